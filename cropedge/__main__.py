@@ -1,0 +1,3 @@
+from cropedge.cli import main
+
+main()

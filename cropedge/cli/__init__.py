@@ -1,0 +1,57 @@
+"""The ``cropedge`` command: a thin face over the library.
+
+Each verb lives in its own module and imports heavy libraries (TensorFlow) only when it
+runs, so ``cropedge predict`` on a device install never touches TensorFlow.
+A ``CropEdgeError`` becomes one line on stderr and exit status 2; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cropedge import __version__
+from cropedge.errors import CropEdgeError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CropEdgeError as exc:
+            msg = " ".join(str(exc).split())
+            click.echo(f"cropedge: error: {msg}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cropedge")
+def cli() -> None:
+    """Crop-type classification of Sentinel-2 pixel time series, from training to the field."""
+
+
+def _register() -> None:
+    import importlib
+
+    for mod in ("data", "train", "export", "predict", "bench", "demo"):
+        try:
+            m = importlib.import_module(f"cropedge.cli.{mod}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"cropedge.cli.{mod}_cmd":
+                continue
+            raise
+        for command in m.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="cropedge")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

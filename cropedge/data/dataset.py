@@ -1,0 +1,133 @@
+"""The one in-memory form every reader produces and every later stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from cropedge.atomic import atomic_path
+from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, YEAR_DOY, fill_gaps
+from cropedge.errors import CropEdgeError
+
+
+@dataclass
+class Dataset:
+    """Labelled pixel time series.
+
+    Attributes:
+        x: [N, bands, T] float32 surface reflectance (DN = reflectance x 10 000).
+        y: [N] int64 class index into ``classes`` (-1 where unlabelled).
+        classes: class names, in label order.
+        bands: band names, in ``x`` order.
+        doy: [T] day-of-year of each time step (the 73-step grid: 1, 6, ..., 361).
+        region: [N] region / country / tile group of each sample.
+        ids: [N] sample identifiers (strings).
+        source: where the samples came from (file paths, generator settings).
+        filled: how many missing values were filled by interpolation.
+        dropped: how many samples were dropped because they had no valid value.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...] = CROPGLOBE_CLASSES
+    bands: tuple[str, ...] = S2_BANDS
+    doy: np.ndarray = field(default_factory=lambda: YEAR_DOY.copy())
+    region: np.ndarray | None = None
+    ids: np.ndarray | None = None
+    source: str = ""
+    filled: int = 0
+    dropped: int = 0
+
+    def __post_init__(self) -> None:
+        self.x = np.asarray(self.x, dtype=np.float32)
+        self.y = np.asarray(self.y, dtype=np.int64)
+        self.classes = tuple(str(c) for c in self.classes)
+        self.bands = tuple(str(b) for b in self.bands)
+        self.doy = np.asarray(self.doy, dtype=np.float32)
+        n = len(self.x)
+        if self.x.ndim != 3:
+            raise CropEdgeError(f"{self.source or 'data'}: expected samples x bands x time, got shape {self.x.shape}")
+        if self.y.shape != (n,):
+            raise CropEdgeError(f"{self.source or 'data'}: {n} samples but {self.y.shape[0]} labels")
+        if self.x.shape[1] != len(self.bands):
+            raise CropEdgeError(
+                f"{self.source or 'data'}: {self.x.shape[1]} bands in the data but {len(self.bands)} band names"
+            )
+        if self.x.shape[2] != len(self.doy):
+            raise CropEdgeError(f"{self.source or 'data'}: {self.x.shape[2]} time steps but {len(self.doy)} dates")
+        if n and (self.y.max(initial=-1) >= len(self.classes) or self.y.min(initial=0) < -1):
+            raise CropEdgeError(
+                f"{self.source or 'data'}: labels outside 0..{len(self.classes) - 1} "
+                f"(classes: {', '.join(self.classes)})"
+            )
+        self.region = np.asarray(self.region if self.region is not None else [""] * n).astype(str)
+        self.ids = np.asarray(self.ids if self.ids is not None else np.arange(n)).astype(str)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, idx: np.ndarray) -> "Dataset":
+        """Samples at ``idx`` (indices or boolean mask); counts of filled/dropped are kept."""
+        return replace(self, x=self.x[idx], y=self.y[idx], region=self.region[idx], ids=self.ids[idx])
+
+    def regions(self) -> list[str]:
+        return sorted(set(self.region.tolist()))
+
+    def select_regions(self, names: list[str] | tuple[str, ...]) -> "Dataset":
+        known = self.regions()
+        missing = [r for r in names if r not in known]
+        if missing:
+            raise CropEdgeError(
+                f"region(s) {', '.join(missing)} not in the data (it has: {', '.join(known) or 'none'})"
+            )
+        return self.subset(np.isin(self.region, list(names)))
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.y[self.y >= 0], minlength=len(self.classes))
+        return {c: int(k) for c, k in zip(self.classes, counts)}
+
+    def clean(self) -> "Dataset":
+        """Fill gaps (NaN) by linear interpolation in time; drop samples with no valid value."""
+        x, n_filled = fill_gaps(self.x)
+        empty = ~np.isfinite(x).all(axis=(1, 2))
+        out = replace(self, x=x, filled=self.filled + n_filled, dropped=self.dropped + int(empty.sum()))
+        return out.subset(~empty) if empty.any() else out
+
+    def save_npz(self, path: str | Path) -> None:
+        """Write in CropGlobe form (``fea``, ``lbl``) plus the metadata cropedge keeps, atomically."""
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(
+                    fh,
+                    fea=self.x,
+                    lbl=self.y,
+                    classes=np.array(self.classes),
+                    bands=np.array(self.bands),
+                    doy=self.doy,
+                    region=self.region,
+                    ids=self.ids,
+                )
+
+
+def concat(parts: list[Dataset]) -> Dataset:
+    """Join datasets with the same bands, time grid and class list."""
+    if not parts:
+        raise CropEdgeError("no data to join")
+    first = parts[0]
+    for p in parts[1:]:
+        if p.bands != first.bands or p.classes != first.classes or not np.array_equal(p.doy, first.doy):
+            raise CropEdgeError(f"{p.source} does not match {first.source}: bands, classes or dates differ")
+    return Dataset(
+        x=np.concatenate([p.x for p in parts]),
+        y=np.concatenate([p.y for p in parts]),
+        classes=first.classes,
+        bands=first.bands,
+        doy=first.doy,
+        region=np.concatenate([p.region for p in parts]),
+        ids=np.concatenate([p.ids for p in parts]),
+        source=";".join(p.source for p in parts),
+        filled=sum(p.filled for p in parts),
+        dropped=sum(p.dropped for p in parts),
+    )

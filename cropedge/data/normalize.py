@@ -1,0 +1,33 @@
+"""Per-band normalisation statistics, computed on training data only and stored with every model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BandStats:
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> "BandStats":
+        """Statistics over samples and time for each band of [N, bands, T]."""
+        mean = np.nanmean(x, axis=(0, 2), dtype=np.float64)
+        std = np.nanstd(x, axis=(0, 2), dtype=np.float64)
+        std = np.where(std > 1e-6, std, 1.0)
+        return cls(tuple(float(v) for v in mean), tuple(float(v) for v in std))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        mean = np.asarray(self.mean, dtype=np.float32)[None, :, None]
+        std = np.asarray(self.std, dtype=np.float32)[None, :, None]
+        return ((np.asarray(x, dtype=np.float32) - mean) / std).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BandStats":
+        return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))
