@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -98,17 +99,27 @@ class Dataset:
     def save_npz(self, path: str | Path) -> None:
         """Write in CropGlobe form (``fea``, ``lbl``) plus the metadata cropedge keeps, atomically."""
         with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(
-                    fh,
-                    fea=self.x,
-                    lbl=self.y,
-                    classes=np.array(self.classes),
-                    bands=np.array(self.bands),
-                    doy=self.doy,
-                    region=self.region,
-                    ids=self.ids,
-                )
+            _savez_fixed_dates(
+                tmp,
+                fea=self.x,
+                lbl=self.y,
+                classes=np.array(self.classes),
+                bands=np.array(self.bands),
+                doy=self.doy,
+                region=self.region,
+                ids=self.ids,
+            )
+
+
+def _savez_fixed_dates(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` with a fixed date on every zip entry, so the same arrays
+    give the same bytes (numpy stamps entries with the current time)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
 
 
 def concat(parts: list[Dataset]) -> Dataset:
