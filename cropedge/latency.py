@@ -128,18 +128,20 @@ def available_threads() -> int:
 
 def cpu_info() -> dict:
     """CPU model, architecture, usable cores and the SIMD flags that matter for TFLite kernels."""
-    model, flags = "", set()
+    names: dict[str, str] = {}
+    flags: set[str] = set()
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key in ("model name", "hardware", "model", "cpu model") and not model:
-            model = value.strip()
-        elif key in ("flags", "features"):
+        key, value = key.strip().lower(), value.strip()
+        if key in ("flags", "features"):
             flags.update(value.split())
+        elif value and not value.isdigit():  # x86 "model" is a number; a Pi's "Model" is its name
+            names.setdefault(key, value)
+    model = names.get("model name") or names.get("model") or names.get("hardware")
     return {
         "cpu_model": model or platform.processor() or "unknown",
         "machine": platform.machine(),
