@@ -1,0 +1,245 @@
+"""``cropedge train`` and ``cropedge eval``: fit a model on source regions, score it on targets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
+
+EXISTING = click.Path(exists=True, path_type=Path)
+RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+class SeedList(click.ParamType):
+    """``0,1,2`` -> [0, 1, 2] (distinct integers)."""
+
+    name = "SEEDS"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> list[int]:
+        if isinstance(value, list):
+            return value
+        try:
+            seeds = [int(s) for s in str(value).split(",") if s.strip()]
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+        if not seeds or len(set(seeds)) != len(seeds):
+            self.fail(f"{value!r} must list distinct integers, e.g. 0,1,2", param, ctx)
+        return seeds
+
+
+class SeasonOffset(click.ParamType):
+    """Days (a number) or ``auto``."""
+
+    name = "DAYS|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if str(value).strip().lower() == "auto":
+            return "auto"
+        try:
+            return float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of days nor 'auto'", param, ctx)
+
+
+recipe_option = click.option(
+    "--config", "recipe_path", type=RECIPE, help="Recipe (training/*.toml); options given here override it."
+)
+season_option = click.option(
+    "--season-offset",
+    type=SeasonOffset(),
+    help="Move the year by DAYS (southern hemisphere ~182) or 'auto' (align mean NDVI curves).",
+)
+
+
+@click.command("train")
+@recipe_option
+@click.option("--data", type=EXISTING, help="Data file, or folder of CropGlobe .npz files (one per region).")
+@click.option("--source", "sources", multiple=True, help="Source region to train on (repeat for several).")
+@click.option("--model", help="Model name (cropnet, cropnet-s, cropnet-xs, tempcnn, mlp, randomforest, ...).")
+@click.option("--epochs", type=POSITIVE_INT, help="Training epochs [50].")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
+@click.option("--augment/--no-augment", default=None, help="Time shift / stretch and magnitude warp [on].")
+@click.option("--seed", type=int, help="One seed: a single run folder [0].")
+@click.option("--seeds", type=SeedList(), help="Several seeds, e.g. 0,1,2: OUT/seed-K/ plus OUT/summary.json.")
+@click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [256].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam learning rate [1e-4].")
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Share of each source class held out for validation [0.2].",
+)
+@click.option(
+    "--mixed-precision/--no-mixed-precision", default=None, help="mixed_float16 on GPU, mixed_bfloat16 on CPU [off]."
+)
+@season_option
+@quiet_option
+def train(
+    recipe_path: Path | None,
+    data: Path | None,
+    sources: tuple[str, ...],
+    model: str | None,
+    epochs: int | None,
+    out: Path,
+    augment: bool | None,
+    seed: int | None,
+    seeds: list[int] | None,
+    batch_size: int | None,
+    lr: float | None,
+    val_fraction: float | None,
+    mixed_precision: bool | None,
+    season_offset: float | str | None,
+    quiet: bool,
+) -> None:
+    """Train a model on source regions; keep the epoch with the best validation macro-F1.
+
+    Validation is a stratified held-out part of the source data. A run folder that holds
+    an unfinished run with the same settings is resumed from its last epoch.
+    Example: cropedge train --data data/cropglobe --source FRA --model cropnet --out runs/fra
+    """
+    if seed is not None and seeds is not None:
+        raise click.UsageError("give --seed or --seeds, not both")
+    from cropedge.distribute import select_strategy
+
+    strategy = select_strategy()  # first: multi-worker collectives must be set up before other TF work
+    from cropedge.train import TrainConfig, train_run, train_seeds
+
+    overrides = {
+        "model": model,
+        "epochs": epochs,
+        "augment": augment,
+        "batch_size": batch_size,
+        "lr": lr,
+        "val_fraction": val_fraction,
+        "mixed_precision": mixed_precision,
+        "season_offset_days": season_offset,
+        "seed": seed,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if data is not None:
+        overrides["data"] = str(data.resolve())
+    if sources:
+        overrides["sources"] = tuple(sources)
+    recipe_seeds: tuple[int, ...] | None = None
+    if recipe_path is not None:
+        from cropedge.recipe import load_recipe
+
+        recipe = load_recipe(recipe_path)
+        config = replace(recipe.config, **overrides)
+        recipe_seeds = recipe.seeds
+    else:
+        if data is None or not sources:
+            raise click.UsageError("give --data and --source (or a recipe with --config)")
+        config = TrainConfig(**overrides)
+    config.validate()
+    if seeds is None and seed is None and recipe_seeds is not None:
+        seeds = list(recipe_seeds)
+    verbose = 0 if quiet else 2
+    if seeds is not None:
+        train_seeds(config, seeds, out, verbose=verbose, strategy=strategy)
+    else:
+        train_run(config, out, verbose=verbose, strategy=strategy)
+    if not quiet:
+        click.echo(f"run written to {out}")
+
+
+@click.command("eval")
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@recipe_option
+@click.option("--data", type=EXISTING, help="Target data [the recipe's, else the run's own data].")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    help="Target region (repeat for several); NAME=R1,R2 scores regions R1 and R2 together as NAME.",
+)
+@click.option(
+    "--map-unknown-to-other/--no-map-unknown-to-other",
+    default=None,
+    help="Predictions outside a target's crop set become 'other' (the reference protocol) [off].",
+)
+@season_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result JSON here.")
+@json_option
+@quiet_option
+def evaluate(
+    run: Path,
+    recipe_path: Path | None,
+    data: Path | None,
+    targets: tuple[str, ...],
+    map_unknown_to_other: bool | None,
+    season_offset: float | str | None,
+    out_file: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Score a run (or each seed of a multi-seed run, mean ± std) on target regions.
+
+    Per target: OA, macro-F1 over the classes present, weighted F1, per-class F1 and the
+    confusion matrix. Example: cropedge eval runs/fra --target BEL --target AUS --season-offset auto
+    """
+    from cropedge.atomic import write_json
+    from cropedge.data import load_regions
+    from cropedge.evaluate import evaluate_targets
+    from cropedge.recipe import load_recipe
+    from cropedge.run import Run, run_dirs
+
+    recipe = load_recipe(recipe_path) if recipe_path is not None else None
+    known = {t.name: t for t in recipe.targets} if recipe else {}
+    chosen = [_parse_target(t, known) for t in targets] or list(known.values())
+    if not chosen:
+        raise click.UsageError("name at least one --target (or a recipe with targets)")
+    source = data or (Path(recipe.config.data) if recipe else Path(Run(run_dirs(run)[0]).meta["data"]))
+    mapping = map_unknown_to_other if map_unknown_to_other is not None else bool(recipe and recipe.map_unknown_to_other)
+    datasets = {t.name: load_regions(source, list(t.regions)) for t in chosen}
+    offsets = {t.name: season_offset if season_offset is not None else t.season_offset for t in chosen}
+    result = evaluate_targets(
+        run, datasets, mapping, crops={t.name: t.crops for t in chosen}, season_offsets=offsets
+    )
+    if out_file is not None:
+        write_json(out_file, result)
+    emit(result, as_json, quiet, _table(result))
+
+
+def _parse_target(text: str, known: dict) -> Any:
+    """``REGION``, ``NAME=R1,R2``, or the name of a recipe target (with its settings)."""
+    from cropedge.recipe import Target
+
+    if text in known:
+        return known[text]
+    name, _, regions = text.partition("=")
+    names = tuple(r.strip() for r in regions.split(",") if r.strip()) if regions else (name,)
+    if not name.strip() or not names:
+        raise click.BadParameter(f"{text!r}: use REGION or NAME=R1,R2", param_hint="--target")
+    return Target(name=name.strip(), regions=names)
+
+
+def _table(result: dict) -> str:
+    """One line per target: n, OA, macro-F1, weighted F1 (mean ± std over seeds), alignment."""
+    seeds = result["seeds"]
+    lines = [f"{result['run']} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"]
+    lines.append(f"{'target':<10} {'n':>7} {'OA':>13} {'macro-F1':>13} {'weighted-F1':>13}  season offset")
+    for name, res in result["targets"].items():
+        runs = list(res["seeds"].values()) if "seeds" in res else [res]
+        first = runs[0]
+        if "seeds" in res:
+            cells = [f"{res['mean'][k]:.3f}±{res['std'][k]:.3f}" for k in ("oa", "macro_f1", "weighted_f1")]
+        else:
+            cells = [f"{res[k]:.3f}" for k in ("oa", "macro_f1", "weighted_f1")]
+        offs = sorted({r["season_alignment"]["days"] for r in runs})
+        align = f"{first['season_alignment']['method']} {'/'.join(f'{d:+g}' for d in offs)} d"
+        lines.append(f"{name:<10} {first['n']:>7} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13}  {align}")
+        for cls, info in first["unseen_classes"].items():
+            lines.append(f"{'':<10} unseen class {cls!r}: {info['n']} samples left out of the scores")
+        if first["map_unknown_to_other"]["enabled"]:
+            crops = first["map_unknown_to_other"].get("crops")
+            lines.append(f"{'':<10} predictions outside {crops} mapped to 'other'" if crops else f"{'':<10} no crop set known: nothing mapped")
+    return "\n".join(lines)
+
+
+COMMANDS = [train, evaluate]

@@ -1,0 +1,234 @@
+"""A finished training run folder, read back: settings, model and the data it was trained on.
+
+Layout (``cropedge.train`` writes it; run.json last, so its presence with
+``"status": "finished"`` means the run is complete)::
+
+    RUN/run.json        model, classes, bands, window, normalisation, season offset, sources,
+                        data, seed, augmentation, params, MACs, best epoch, validation report
+    RUN/config.json     the full TrainConfig
+    RUN/versions.json   package versions
+    RUN/history.csv     per-epoch loss, accuracy and validation OA / macro-F1 (Keras models)
+    RUN/split.npz       train_idx, val_idx into the source data as loaded
+    RUN/model.keras     the float tf_keras model of the best epoch (or model.joblib, scikit-learn)
+
+A multi-seed run is a folder of such runs, ``RUN/seed-K/``, plus ``RUN/summary.json``.
+TensorFlow is imported only when a Keras model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from cropedge.data.dataset import Dataset
+from cropedge.data.grid import YEAR_STEPS, Window, shift_season
+from cropedge.data.normalize import BandStats
+from cropedge.data.prepare import prepare_input
+from cropedge.errors import CropEdgeError
+
+RUN_JSON = "run.json"
+CONFIG_JSON = "config.json"
+VERSIONS_JSON = "versions.json"
+HISTORY_CSV = "history.csv"
+SPLIT_NPZ = "split.npz"
+KERAS_MODEL = "model.keras"
+SKLEARN_MODEL = "model.joblib"
+BACKUP_DIR = "backup"
+SUMMARY_JSON = "summary.json"
+SEED_DIR = re.compile(r"^seed-(-?\d+)$")
+VAL_METRICS = ("oa", "macro_f1", "weighted_f1")
+
+
+class Run:
+    """A finished run folder.
+
+    Args:
+        run_dir: The folder ``cropedge train --out`` wrote.
+
+    Raises:
+        CropEdgeError: The folder is missing, unfinished or not a run.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = Path(run_dir)
+        meta_path = self.path / RUN_JSON
+        if not meta_path.is_file():
+            hint = " (it holds seed-K runs: pick one)" if seed_dirs(self.path) else ""
+            raise CropEdgeError(f"{self.path} is not a finished training run: {RUN_JSON} is missing{hint}")
+        try:
+            self.meta: dict = json.loads(meta_path.read_text())
+        except ValueError as exc:
+            raise CropEdgeError(f"{meta_path} is corrupt ({exc}): train the run again") from exc
+        if self.meta.get("status") != "finished":
+            raise CropEdgeError(f"{self.path} is not finished: run the same train command again to resume it")
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, model={self.meta['model']!r})"
+
+    @property
+    def window(self) -> Window:
+        return Window.from_dict(self.meta["window"])
+
+    @property
+    def stats(self) -> BandStats:
+        return BandStats.from_dict(self.meta["normalization"])
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.meta["classes"])
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return tuple(self.meta["bands"])
+
+    @property
+    def season_offset_days(self) -> float:
+        return float(self.meta.get("season_offset_days", 0.0))
+
+    @property
+    def config(self) -> dict:
+        """The TrainConfig as saved (a dict, so reading it needs no TensorFlow)."""
+        return json.loads((self.path / CONFIG_JSON).read_text())
+
+    @property
+    def is_sklearn(self) -> bool:
+        return (self.path / SKLEARN_MODEL).is_file() and not (self.path / KERAS_MODEL).is_file()
+
+    @cached_property
+    def model(self) -> Any:
+        """The trained model: a tf_keras model, or a scikit-learn estimator (loaded once)."""
+        if self.is_sklearn:
+            import joblib
+
+            return joblib.load(self.path / SKLEARN_MODEL)
+        path = self.path / KERAS_MODEL
+        if not path.is_file():
+            raise CropEdgeError(f"{self.path} has no {KERAS_MODEL} or {SKLEARN_MODEL}: train the run again")
+        from cropedge.backend import keras
+
+        try:
+            return keras.models.load_model(path, compile=False)
+        except (OSError, ValueError) as exc:
+            raise CropEdgeError(f"{path} cannot be loaded ({exc}): train the run again") from exc
+
+    # --- data -----------------------------------------------------------------------
+
+    def source_data(self) -> Dataset:
+        """The source regions as loaded at training time (what ``split.npz`` indexes)."""
+        from cropedge.data import load_regions
+
+        data_options = self.config.get("data_options", {})
+        return load_regions(self.meta["data"], list(self.meta["sources"]), **data_options)
+
+    def split(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / SPLIT_NPZ) as z:
+            return {"train_idx": z["train_idx"], "val_idx": z["val_idx"]}
+
+    def train_data(self) -> Dataset:
+        return self.source_data().subset(self.split()["train_idx"])
+
+    def val_data(self) -> Dataset:
+        return self.source_data().subset(self.split()["val_idx"])
+
+    def check_dataset(self, dataset: Dataset) -> None:
+        """Raise ``CropEdgeError`` when ``dataset`` cannot feed this model (bands, time grid)."""
+        if tuple(dataset.bands) != self.bands:
+            raise CropEdgeError(
+                f"data bands {', '.join(dataset.bands)} do not match the model's {', '.join(self.bands)} "
+                f"({self.path}): use data with the same bands in the same order"
+            )
+        if dataset.x.shape[-1] != YEAR_STEPS:
+            raise CropEdgeError(
+                f"data has {dataset.x.shape[-1]} time steps; the model's window day "
+                f"{self.window.start_doy}..{self.window.end_doy} needs the {YEAR_STEPS}-step year grid"
+            )
+
+    def source_offsets(self, dataset: Dataset) -> np.ndarray:
+        """Per-sample season offset (days) the run applied to its source regions; the run's
+        common offset for samples of other regions."""
+        per_region = self.meta.get("source_season_offsets") or {}
+        out = np.full(len(dataset), self.season_offset_days, dtype=np.float64)
+        for region, days in per_region.items():
+            out[dataset.region == region] = days
+        return out
+
+    def prepare(self, x_year: np.ndarray, season_offset_days: float | None = None) -> np.ndarray:
+        """Year-grid reflectance [N, bands, 73] -> model input [N, bands, T, 1].
+
+        ``season_offset_days`` defaults to the run's own (applied to its source data).
+        """
+        days = self.season_offset_days if season_offset_days is None else season_offset_days
+        return prepare_input(x_year, self.window, self.stats, season_offset_days=days)
+
+    def prepare_dataset(self, dataset: Dataset) -> np.ndarray:
+        """Model input for a dataset of source regions, each moved by the offset it had in training."""
+        offsets = self.source_offsets(dataset)
+        x = np.array(dataset.x, dtype=np.float32, copy=True)
+        for days in np.unique(offsets):
+            sel = offsets == days
+            x[sel] = shift_season(x[sel], float(days))
+        return self.prepare(x, season_offset_days=0.0)
+
+    def predict_proba(
+        self, x_year: np.ndarray, season_offset_days: float | None = None, batch_size: int = 1024
+    ) -> np.ndarray:
+        """Class probabilities [N, len(classes)] float32 for year-grid reflectance."""
+        x = self.prepare(x_year, season_offset_days)
+        if self.is_sklearn:
+            from cropedge.models.forest import flatten_features
+
+            model = self.model
+            probs = np.zeros((len(x), len(self.classes)), dtype=np.float32)
+            probs[:, model.classes_] = model.predict_proba(flatten_features(x))
+            return probs
+        return np.asarray(self.model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+# --- multi-seed folders ------------------------------------------------------------------
+
+
+def seed_dirs(path: Path) -> list[Path]:
+    """Finished-or-not seed runs ``path/seed-K`` in seed order (empty if there are none)."""
+    if not path.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in path.iterdir() if p.is_dir() and (m := SEED_DIR.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def run_dirs(path: str | Path) -> list[Path]:
+    """The run folders under ``path``: ``[path]`` for a single run, else its ``seed-K`` runs.
+
+    Raises:
+        CropEdgeError: ``path`` holds neither.
+    """
+    path = Path(path)
+    if (path / RUN_JSON).is_file():
+        return [path]
+    seeds = seed_dirs(path)
+    if not seeds:
+        raise CropEdgeError(f"{path} is not a training run (no {RUN_JSON} and no seed-K folders)")
+    return seeds
+
+
+def mean_std(values: Iterable[float]) -> dict:
+    """``{"mean", "std", "values"}``: population std (0 for one value), as seed tables report it."""
+    v = np.asarray([float(x) for x in values], dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std()), "values": v.tolist()}
+
+
+def summarise_validation(dirs: list[Path]) -> dict:
+    """summary.json of a multi-seed run: validation OA, macro-F1, weighted F1 as mean ± std."""
+    runs = [Run(d) for d in dirs]
+    return {
+        "model": runs[0].meta["model"],
+        "sources": runs[0].meta["sources"],
+        "seeds": [r.meta["seed"] for r in runs],
+        "runs": [d.name for d in dirs],
+        "best_epochs": [r.meta["best_epoch"] for r in runs],
+        "validation": {k: mean_std(r.meta["validation"][k] for r in runs) for k in VAL_METRICS},
+    }

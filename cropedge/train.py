@@ -1,0 +1,563 @@
+"""Training: one source-region model per run folder, the reference protocol by default.
+
+Adam (lr 1e-4), batch 256, 50 epochs, cross-entropy with class weights balanced on the
+training split, and the epoch with the best **validation** macro-F1 kept. Validation is a
+stratified held-out part of the source data (never the target, never the training split).
+Normalisation statistics come from the training split only.
+
+Input pipeline (``tf.data``, built from year-grid arrays so time augmentations can move
+the window): shuffle (seeded) -> batch -> augment on raw reflectance (cuts the window) ->
+normalise + channel axis -> prefetch. Validation uses ``prepare_input``, the numpy
+preprocessing that evaluation and the device share.
+
+A killed run restarts where it stopped: Keras ``BackupAndRestore`` keeps weights and
+optimizer state in ``RUN/backup``, and the best-so-far weights and per-epoch history are
+persisted beside it, so best-epoch selection survives the restart.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from cropedge.align import AUTO, estimate_offset, ndvi_curve, parse_offset
+from cropedge.atomic import atomic_path, write_json, write_text
+from cropedge.augment import AugmentConfig, augment_dataset
+from cropedge.backend import keras, tf
+from cropedge.data import load_regions
+from cropedge.data.dataset import Dataset
+from cropedge.data.grid import Window, shift_season
+from cropedge.data.normalize import BandStats
+from cropedge.data.prepare import prepare_input
+from cropedge.errors import CropEdgeError
+from cropedge.distribute import describe, is_chief, precision_policy, select_strategy
+from cropedge.metrics import classification_report
+from cropedge.models import count_macs, count_params, get_model, list_models, model_spec
+from cropedge.run import (
+    BACKUP_DIR,
+    CONFIG_JSON,
+    HISTORY_CSV,
+    KERAS_MODEL,
+    RUN_JSON,
+    SKLEARN_MODEL,
+    SPLIT_NPZ,
+    SUMMARY_JSON,
+    VAL_METRICS,
+    VERSIONS_JSON,
+    summarise_validation,
+)
+from cropedge.versions import package_versions
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run produces (saved as config.json).
+
+    Attributes:
+        data: A data file or a folder of CropGlobe ``.npz`` files (``cropedge.data.load_dataset``).
+        sources: Source regions to train on (file stems such as ``FRA``, or tile names).
+        model: A name from ``cropedge.models.list_models()``.
+        model_options: Extra keyword arguments for the model builder (e.g. ``{"filters": 16}``).
+        epochs: Training epochs (ignored by sklearn models).
+        batch_size: Global batch size (split over replicas when distributed).
+        lr: Adam learning rate.
+        seed: Seed for the split, initialisation, shuffling and augmentation.
+        val_fraction: Share of each source class held out for validation.
+        augment: Apply time / magnitude augmentations during training.
+        augment_options: Overrides of ``cropedge.augment.AugmentConfig`` fields.
+        window: Model window, first and last day-of-year.
+        season_offset_days: Days the source year is moved before training (usually 0), or
+            ``"auto"`` to align every source region with the first one.
+        class_weights: Weight the loss by inverse class frequency of the training split.
+        mixed_precision: Train under mixed_float16 (GPU) / mixed_bfloat16 (CPU); the saved model is float32.
+        data_options: Extra keyword arguments for the data reader.
+    """
+
+    data: str
+    sources: tuple[str, ...]
+    model: str = "cropnet"
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-4
+    seed: int = 0
+    val_fraction: float = 0.2
+    augment: bool = True
+    augment_options: dict = field(default_factory=dict)
+    window: tuple[int, int] = (121, 334)
+    season_offset_days: float | str = 0.0
+    class_weights: bool = True
+    mixed_precision: bool = False
+    data_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # lists from JSON / TOML become tuples so that equal configs compare equal
+        object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
+        object.__setattr__(self, "window", tuple(int(d) for d in self.window))
+        object.__setattr__(self, "season_offset_days", parse_offset(self.season_offset_days) or 0.0)
+
+    def validate(self) -> None:
+        """Raise ``CropEdgeError`` for settings no run can use."""
+        problems = []
+        if not self.sources:
+            problems.append("name at least one source region")
+        if self.model not in list_models():
+            problems.append(f"unknown model {self.model!r} (choose from {', '.join(list_models())})")
+        if self.epochs < 1 or self.batch_size < 1:
+            problems.append("epochs and batch size must be >= 1")
+        if not self.lr > 0:
+            problems.append("learning rate must be > 0")
+        if not 0 < self.val_fraction < 1:
+            problems.append("validation fraction must be between 0 and 1")
+        if len(self.window) != 2 or not 1 <= self.window[0] < self.window[1] <= 365:
+            problems.append(f"window {self.window} must be two days of year, first < last, within 1..365")
+        if problems:
+            raise CropEdgeError("; ".join(problems))
+
+    @property
+    def model_window(self) -> Window:
+        return Window(*self.window)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CropEdgeError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**d)
+
+
+def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``val_fraction`` of every class (at least one sample of classes with two or more).
+
+    Unlabelled samples (``y < 0``) go to neither part. Returns sorted ``(train_idx, val_idx)``.
+    """
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(y[y >= 0]):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_val = max(int(round(len(idx) * val_fraction)), 1) if len(idx) > 1 else 0
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return (np.sort(np.concatenate(train or [[]])).astype(np.int64), np.sort(np.concatenate(val or [[]])).astype(np.int64))
+
+
+def balanced_class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
+    """``n / (k * count_c)`` over the ``k`` classes present (scikit-learn's 'balanced'); 0 for absent ones."""
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(num_classes)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return {i: float(w[i]) for i in range(num_classes)}
+
+
+def load_source(config: TrainConfig) -> tuple[Dataset, tuple[str, ...]]:
+    """The source regions as loaded (what split.npz indexes) and the classes the model learns.
+
+    The model's classes are the classes present in the source, in the data's class order;
+    labels are renumbered to them (the reference's label mapping), so a model never has an
+    output for a class it has never seen.
+    """
+    source = load_regions(config.data, list(config.sources), **config.data_options)
+    present = np.unique(source.y[source.y >= 0])
+    if len(present) < 2:
+        raise CropEdgeError(
+            f"source region(s) {', '.join(config.sources)} hold {len(present)} labelled class(es); "
+            "training needs at least two"
+        )
+    classes = tuple(source.classes[i] for i in present)
+    return source, classes
+
+
+def source_season_offsets(source: Dataset, config: TrainConfig) -> dict[str, float]:
+    """Days each source region's year is moved before training.
+
+    A number moves every region by the same days; ``"auto"`` aligns each region's mean
+    NDVI curve with the first source region's (useful when pooling regions whose seasons
+    differ, e.g. both hemispheres).
+    """
+    regions = list(config.sources)
+    if config.season_offset_days != AUTO:
+        return {r: float(config.season_offset_days) for r in regions}
+    reference = ndvi_curve(source.x[source.region == regions[0]], source.bands)
+    return {r: estimate_offset(reference, ndvi_curve(source.x[source.region == r], source.bands))[0] for r in regions}
+
+
+def relabel(dataset: Dataset, classes: Sequence[str]) -> np.ndarray:
+    """Labels of ``dataset`` as indices into ``classes`` (by name); -1 where the class is not in ``classes``."""
+    lookup = np.array([list(classes).index(c) if c in classes else -1 for c in dataset.classes] + [-1])
+    return lookup[dataset.y]  # y == -1 (unlabelled) picks the trailing -1
+
+
+def train_run(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    verbose: int = 2,
+    strategy: Any = None,
+    callbacks: Sequence[Any] = (),
+) -> Path:
+    """Train one model and write its run folder (see docs/training.md for the layout).
+
+    Args:
+        config: The run's settings.
+        out_dir: Run folder. An unfinished run with the same settings there is resumed; a
+            finished one with the same settings is returned as it is.
+        verbose: 2 = one line per epoch and a summary line, 0 = silent.
+        strategy: A ``tf.distribute`` strategy; default ``distribute.select_strategy()``.
+        callbacks: Extra Keras callbacks (called after validation scoring and backup).
+
+    Returns:
+        The run folder.
+    """
+    config.validate()
+    out = Path(out_dir)
+    if _check_out(out, config):
+        return out
+    source, classes = load_source(config)  # user errors in the data surface before anything is written
+    offsets = source_season_offsets(source, config)
+    y = relabel(source, classes)
+    if is_chief():
+        write_json(out / CONFIG_JSON, config.to_dict())
+    split = _load_or_make_split(out, config, y)
+    x = np.array(source.x, copy=True)
+    for region, days in offsets.items():
+        sel = source.region == region
+        x[sel] = shift_season(x[sel], days)
+    window = config.model_window
+    stats = BandStats.fit(window.cut(x[split["train_idx"]]))
+    parts = _Parts(x, y, split["train_idx"], split["val_idx"], window, stats, classes)
+
+    started = time.time()
+    if model_spec(config.model).kind == "sklearn":
+        fitted = _fit_sklearn(config, out, parts)
+    else:
+        fitted = _fit_keras(config, out, parts, verbose=verbose, strategy=strategy, callbacks=callbacks)
+    if fitted is None:  # a non-chief worker: the chief writes the run folder
+        return out
+    meta = _run_meta(config, source, parts, fitted, offsets, seconds=time.time() - started)
+    write_json(out / VERSIONS_JSON, package_versions())
+    write_json(out / RUN_JSON, meta)
+    shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
+    if verbose:
+        v = meta["validation"]
+        best = f"best epoch {meta['best_epoch']}: " if meta["best_epoch"] else ""
+        print(f"{out}: {best}validation OA {v['oa']:.3f}, macro-F1 {v['macro_f1']:.3f} (n={v['n']})", flush=True)
+    return out
+
+
+def train_seeds(
+    config: TrainConfig,
+    seeds: Sequence[int],
+    out_dir: str | Path,
+    *,
+    verbose: int = 2,
+    strategy: Any = None,
+) -> Path:
+    """Train one run per seed into ``out_dir/seed-K/`` and write ``summary.json`` (mean ± std).
+
+    Finished seeds are kept, unfinished ones resumed, so the call itself is resumable.
+    """
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise CropEdgeError(f"seeds must be distinct and at least one, got {list(seeds)}")
+    strategy = strategy or select_strategy()
+    out = Path(out_dir)
+    dirs = [train_run(replace(config, seed=int(s)), out / f"seed-{s}", verbose=verbose, strategy=strategy) for s in seeds]
+    if is_chief():
+        write_json(out / SUMMARY_JSON, summarise_validation(dirs))
+    return out
+
+
+# --- run folder bookkeeping ---------------------------------------------------------
+
+
+def _check_out(out: Path, config: TrainConfig) -> bool:
+    """Can ``out`` take this run? True when it already holds this run, finished.
+
+    Other workers of a multi-worker run may find the folder before the chief has written
+    config.json; only the chief insists on an empty folder.
+    """
+    saved = out / CONFIG_JSON
+    if saved.exists():
+        try:
+            previous = TrainConfig.from_dict(json.loads(saved.read_text()))
+        except (ValueError, TypeError, CropEdgeError) as exc:
+            raise CropEdgeError(f"{saved} is not a cropedge training config ({exc}): choose another --out") from exc
+        if previous != config:
+            raise CropEdgeError(
+                f"{out} holds a run with other settings: choose another --out, or delete it to start over"
+            )
+        return _finished(out)
+    if is_chief() and out.exists() and any(out.iterdir()):
+        raise CropEdgeError(f"{out} exists and is not a cropedge run folder: choose another --out")
+    return False
+
+
+def _finished(out: Path) -> bool:
+    try:
+        return json.loads((out / RUN_JSON).read_text()).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
+
+
+def _load_or_make_split(out: Path, config: TrainConfig, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The train/validation split, fixed at the first start so a resumed run keeps it."""
+    path = out / SPLIT_NPZ
+    if path.exists():
+        with np.load(path) as z:
+            split = {k: z[k] for k in ("train_idx", "val_idx")}
+        if max(split["train_idx"].max(initial=-1), split["val_idx"].max(initial=-1)) >= len(y):
+            raise CropEdgeError(f"{path} does not match the source data: delete {out} to start over")
+        return split
+    train_idx, val_idx = stratified_split(y, config.val_fraction, config.seed)
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise CropEdgeError(f"too few source samples ({len(y)}) to hold out a validation split")
+    split = {"train_idx": train_idx, "val_idx": val_idx}
+    if is_chief():
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **split)
+    return split
+
+
+@dataclass
+class _Parts:
+    """The source split, ready for fitting: year-grid reflectance, model labels, window, stats."""
+
+    x: np.ndarray
+    y: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    window: Window
+    stats: BandStats
+    classes: tuple[str, ...]
+
+    def prepared(self, idx: np.ndarray) -> np.ndarray:
+        return prepare_input(self.x[idx], self.window, self.stats)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.x.shape[1], self.window.length, 1)
+
+
+@dataclass
+class _Fitted:
+    """What a fit hands back for run.json."""
+
+    validation: dict
+    best_epoch: int | None
+    params: int
+    macs: int
+    extra: dict
+
+
+def _run_meta(
+    config: TrainConfig, source: Dataset, parts: _Parts, fitted: _Fitted, offsets: dict[str, float], seconds: float
+) -> dict:
+    try:  # stored so that targets can be aligned later without the source data
+        curve = [round(float(v), 5) for v in ndvi_curve(parts.x[parts.train_idx], source.bands)]
+    except CropEdgeError:
+        curve = None
+    return {
+        "model": config.model,
+        "classes": list(parts.classes),
+        "bands": list(source.bands),
+        "window": parts.window.to_dict(),
+        "normalization": parts.stats.to_dict(),
+        "season_offset_days": offsets[config.sources[0]],
+        "source_season_offsets": offsets,
+        "sources": list(config.sources),
+        "data": str(config.data),
+        "seed": config.seed,
+        "augment": _augment_config(config).to_dict(),
+        "params": fitted.params,
+        "macs": fitted.macs,
+        "input_shape": list(parts.input_shape),
+        "best_epoch": fitted.best_epoch,
+        "validation": fitted.validation,
+        "n_train": int(len(parts.train_idx)),
+        "n_val": int(len(parts.val_idx)),
+        "source_ndvi_curve": curve,
+        "train_seconds": round(seconds, 1),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **fitted.extra,
+        "status": "finished",
+    }
+
+
+def _augment_config(config: TrainConfig) -> AugmentConfig:
+    if not config.augment:
+        return AugmentConfig.off()
+    return AugmentConfig.from_dict(config.augment_options)
+
+
+# --- scikit-learn models ------------------------------------------------------------
+
+
+def _fit_sklearn(config: TrainConfig, out: Path, parts: _Parts) -> _Fitted:
+    import joblib
+
+    from cropedge.models.forest import flatten_features
+
+    model = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, seed=config.seed, **config.model_options)
+    model.fit(flatten_features(parts.prepared(parts.train_idx)), parts.y[parts.train_idx])
+    with atomic_path(out / SKLEARN_MODEL) as tmp:
+        joblib.dump(model, tmp)
+    pred = model.predict(flatten_features(parts.prepared(parts.val_idx)))
+    report = classification_report(parts.y[parts.val_idx], pred, parts.classes)
+    return _Fitted(report, None, count_params(model), 0, {"distribution": {"strategy": "sklearn"}})
+
+
+# --- Keras models -------------------------------------------------------------------
+
+
+def _fit_keras(
+    config: TrainConfig, out: Path, parts: _Parts, *, verbose: int, strategy: Any, callbacks: Sequence[Any]
+) -> _Fitted | None:
+    strategy = strategy or select_strategy()
+    keras.utils.set_random_seed(config.seed)
+    weights = balanced_class_weights(parts.y[parts.train_idx], len(parts.classes)) if config.class_weights else None
+    with precision_policy(config.mixed_precision) as policy, strategy.scope():
+        model = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, **config.model_options)
+        model.compile(
+            optimizer=keras.optimizers.Adam(config.lr),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+        )
+    best = BestMacroF1(parts.prepared(parts.val_idx), parts.y[parts.val_idx], parts.classes, out / BACKUP_DIR, write=is_chief())
+    model.fit(
+        _train_dataset(config, parts),
+        epochs=config.epochs,
+        verbose=verbose,
+        class_weight=weights,
+        callbacks=[best, _backup(out), *callbacks],
+    )
+    if not is_chief():
+        return None
+    # the saved model is a plain float32 one, built outside any strategy, whatever trained it
+    with precision_policy(False):
+        final = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, **config.model_options)
+    final.load_weights(best.weights_path)
+    with atomic_path(out / KERAS_MODEL) as tmp:
+        final.save(tmp)
+    write_text(out / HISTORY_CSV, _csv(best.history))
+    probs = final.predict(parts.prepared(parts.val_idx), batch_size=1024, verbose=0)
+    report = classification_report(parts.y[parts.val_idx], probs.argmax(axis=1), parts.classes)
+    extra = {
+        "epochs": config.epochs,
+        "precision": policy,
+        "distribution": describe(strategy),
+        "class_weights": {c: weights[i] for i, c in enumerate(parts.classes)} if weights else None,
+    }
+    return _Fitted(report, best.best_epoch, count_params(final), count_macs(final), extra)
+
+
+def _backup(out: Path) -> keras.callbacks.Callback:
+    # kept until run.json is written (train_run deletes it): a run killed after the last
+    # epoch resumes with nothing left to train instead of starting over
+    return keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR / "keras"), delete_checkpoint=False)
+
+
+def _train_dataset(config: TrainConfig, parts: _Parts) -> tf.data.Dataset:
+    """shuffle (seeded) -> batch -> augment (cuts the window) -> normalise + channel -> prefetch."""
+    x, y = parts.x[parts.train_idx], parts.y[parts.train_idx]
+    mean = tf.constant(np.asarray(parts.stats.mean, np.float32)[None, :, None])
+    std = tf.constant(np.asarray(parts.stats.std, np.float32)[None, :, None])
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True).batch(config.batch_size)
+    # seeded per-batch augmentation streams: a seed reproduces the same augmented epochs
+    ds = augment_dataset(ds, _augment_config(config), parts.window, seed=config.seed)
+    ds = ds.map(lambda xb, yb: (((xb - mean) / std)[..., None], yb), num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # in-memory arrays: workers of a multi-worker run split batches, not files
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _csv(rows: list[dict]) -> str:
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+class BestMacroF1(keras.callbacks.Callback):
+    """Score the validation split after every epoch and keep the weights with the best macro-F1.
+
+    Adds ``val_oa``, ``val_macro_f1`` and ``val_weighted_f1`` to the epoch logs (so the
+    progress line and later callbacks see them). The per-epoch history and the best
+    epoch's weights and report are written to ``state_dir`` after every epoch, so a run
+    restarted by ``BackupAndRestore`` carries on with the same best-so-far.
+    """
+
+    STATE, WEIGHTS = "state.json", "best.weights.h5"
+
+    def __init__(
+        self,
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        classes: Sequence[str],
+        state_dir: Path,
+        batch_size: int = 1024,
+        write: bool = True,
+    ) -> None:
+        super().__init__()
+        self.x_val, self.y_val, self.classes = x_val, y_val, tuple(classes)
+        self.state_dir, self.batch_size, self.write = Path(state_dir), batch_size, write
+        self.history: list[dict] = []
+        self.best_epoch: int | None = None
+        self.best_score = -np.inf
+        self.best_report: dict | None = None
+
+    @property
+    def weights_path(self) -> Path:
+        return self.state_dir / self.WEIGHTS
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # a plain forward pass on this process's copy of the weights: no collective ops,
+        # so every worker of a multi-worker run can score on its own
+        self._forward = tf.function(lambda x: self.model(x, training=False))
+        state = self.state_dir / self.STATE
+        if state.exists():
+            saved = json.loads(state.read_text())
+            self.history, self.best_epoch = saved["history"], saved["best_epoch"]
+            self.best_score, self.best_report = saved["best_score"], saved["best_report"]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        probs = np.concatenate(
+            [self._forward(self.x_val[i : i + self.batch_size]).numpy() for i in range(0, len(self.x_val), self.batch_size)]
+        )
+        report = classification_report(self.y_val, probs.argmax(axis=1), self.classes)
+        for k in VAL_METRICS:
+            logs[f"val_{k}"] = report[k]
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
+        # a restarted epoch replaces the row it had before the interruption
+        self.history = [r for r in self.history if r["epoch"] < epoch + 1] + [row]
+        improved = report["macro_f1"] > self.best_score
+        if improved:
+            self.best_epoch, self.best_score, self.best_report = epoch + 1, report["macro_f1"], report
+        if not self.write:
+            return
+        if improved:
+            with atomic_path(self.weights_path, suffix=".weights.h5") as tmp:  # the suffix picks the format
+                self.model.save_weights(str(tmp))
+        state = {
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "best_report": self.best_report,
+        }
+        write_json(self.state_dir / self.STATE, state)
