@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cropedge.atomic import atomic_path
-from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, YEAR_DOY, fill_gaps
+from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, YEAR_DOY, fill_gaps, fill_missing_bands
 from cropedge.errors import CropEdgeError
 
 
@@ -27,7 +27,10 @@ class Dataset:
         ids: [N] sample identifiers (strings).
         source: where the samples came from (file paths, generator settings).
         filled: how many missing values were filled by interpolation.
-        dropped: how many samples were dropped because they had no valid value.
+        dropped: how many samples were dropped because they had no valid value (in some band).
+        ignored: how many samples were left out because their label is in no class of the
+            chosen legend (e.g. WorldCereal's ``ignore``).
+        notes: what reading changed beyond gap filling (resampling, band stand-ins), one line each.
     """
 
     x: np.ndarray
@@ -40,12 +43,15 @@ class Dataset:
     source: str = ""
     filled: int = 0
     dropped: int = 0
+    ignored: int = 0
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float32)
         self.y = np.asarray(self.y, dtype=np.int64)
         self.classes = tuple(str(c) for c in self.classes)
         self.bands = tuple(str(b) for b in self.bands)
+        self.notes = tuple(self.notes)
         self.doy = np.asarray(self.doy, dtype=np.float32)
         n = len(self.x)
         if self.x.ndim != 3:
@@ -90,10 +96,18 @@ class Dataset:
         return {c: int(k) for c, k in zip(self.classes, counts)}
 
     def clean(self) -> "Dataset":
-        """Fill gaps (NaN) by linear interpolation in time; drop samples with no valid value."""
+        """Fill gaps (NaN) by linear interpolation in time; a band with no valid value at all takes
+        its stand-in band (``grid.BAND_STANDINS``); drop samples still incomplete."""
         x, n_filled = fill_gaps(self.x)
+        x, n_copied, notes = fill_missing_bands(x, self.bands)
         empty = ~np.isfinite(x).all(axis=(1, 2))
-        out = replace(self, x=x, filled=self.filled + n_filled, dropped=self.dropped + int(empty.sum()))
+        out = replace(
+            self,
+            x=x,
+            filled=self.filled + n_filled + n_copied,
+            dropped=self.dropped + int(empty.sum()),
+            notes=self.notes + tuple(notes),
+        )
         return out.subset(~empty) if empty.any() else out
 
     def save_npz(self, path: str | Path) -> None:
@@ -141,4 +155,6 @@ def concat(parts: list[Dataset]) -> Dataset:
         source=";".join(p.source for p in parts),
         filled=sum(p.filled for p in parts),
         dropped=sum(p.dropped for p in parts),
+        ignored=sum(p.ignored for p in parts),
+        notes=tuple(dict.fromkeys(n for p in parts for n in p.notes)),
     )

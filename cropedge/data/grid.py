@@ -57,75 +57,150 @@ class Window:
         return cls(int(d["start_doy"]), int(d["end_doy"]), int(d.get("step", STEP_DAYS)))
 
 
+MIN_STEPS = 3  # fewer dates than this are a snapshot, not a time series
+# a band missing from a whole series may borrow its spectral neighbour: B8A (865 nm, narrow NIR)
+# and B8 (842 nm, broad NIR) read within a few percent of each other over vegetation and soil
+BAND_STANDINS: dict[str, str] = {"B8A": "B8", "B8": "B8A"}
+
+
 def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, int]:
-    """Fill NaN in [N, bands, T] by linear interpolation along time (nearest at the edges).
+    """Fill NaN/inf in [N, bands, T] by linear interpolation along time (nearest at the edges).
 
     Returns the filled copy and how many values were filled. Rows with no valid value
-    at all stay NaN; callers drop them (``Dataset.drop_empty``).
+    at all stay NaN; callers drop them (``Dataset.clean``).
     """
-    x = np.array(x, dtype=np.float32, copy=True)
-    missing = ~np.isfinite(x)
-    n_missing = int(missing.sum())
-    if n_missing == 0:
+    x = np.array(x, dtype=np.float32, order="C", copy=True)  # C order: ``flat`` below is a view
+    steps = x.shape[-1]
+    flat = x.reshape(-1, steps)
+    ok = np.isfinite(flat)
+    rows = np.flatnonzero(~ok.all(axis=1) & ok.any(axis=1))
+    if rows.size == 0:
         return x, 0
-    t = np.arange(x.shape[-1], dtype=np.float32)
-    flat = x.reshape(-1, x.shape[-1])
-    miss = missing.reshape(-1, x.shape[-1])
-    filled = 0
-    for i in np.flatnonzero(miss.any(axis=1)):
-        ok = ~miss[i]
-        if not ok.any():
+    sub, ok = flat[rows], ok[rows]
+    t = np.arange(steps)
+    # previous and next valid step of every step; at an edge both point at the nearest valid one
+    prev = np.maximum.accumulate(np.where(ok, t, -1), axis=1)
+    nxt = np.minimum.accumulate(np.where(ok, t, steps)[:, ::-1], axis=1)[:, ::-1]
+    lo = np.where(prev < 0, nxt, prev)
+    hi = np.where(nxt >= steps, prev, nxt)
+    v_lo = np.take_along_axis(sub, lo, axis=1)
+    v_hi = np.take_along_axis(sub, hi, axis=1)
+    w = np.where(hi > lo, (t - lo) / np.maximum(hi - lo, 1), 0.0).astype(np.float32)
+    flat[rows] = np.where(ok, sub, v_lo + w * (v_hi - v_lo))
+    return x, int((~ok).sum())
+
+
+def fill_missing_bands(x: np.ndarray, bands: tuple[str, ...]) -> tuple[np.ndarray, int, list[str]]:
+    """Copy a band's stand-in (``BAND_STANDINS``) into samples where that band has no valid value.
+
+    Returns the array, how many values were copied and one note per band that needed it.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    empty = ~np.isfinite(x).any(axis=2)  # [N, bands]
+    copied, notes = 0, []
+    for b, name in enumerate(bands):
+        standin = BAND_STANDINS.get(name)
+        if standin not in bands or not empty[:, b].any():
             continue
-        flat[i, ~ok] = np.interp(t[~ok], t[ok], flat[i, ok])
-        filled += int((~ok).sum())
-    return flat.reshape(x.shape), filled
+        s = bands.index(standin)
+        rows = empty[:, b] & np.isfinite(x[:, s]).all(axis=1)
+        if rows.any():
+            x = x.copy() if copied == 0 else x
+            x[rows, b] = x[rows, s]
+            copied += int(rows.sum()) * x.shape[2]
+            notes.append(f"{name} had no valid value in {int(rows.sum())} sample(s): copied from {standin}")
+    return x, copied, notes
+
+
+def doy_of_dates(dates: np.ndarray) -> np.ndarray:
+    """Day-of-year (1..365; 31 December of a leap year counts as 365) of datetime64 values."""
+    d = np.asarray(dates).astype("datetime64[D]")
+    return np.minimum((d - d.astype("datetime64[Y]")).astype(np.int64) + 1, 365).astype(np.float64)
+
+
+def season_mask(dates: np.ndarray, year: int | None = None) -> np.ndarray:
+    """Which of ``dates`` (datetime64) form one season on the year grid.
+
+    Dates within 365 days of each other are one season (crossing the new year is fine:
+    each day-of-year occurs once). A longer series is cut to one calendar year, ``year``
+    or else the year with the most dates, so two years never share a grid step.
+    """
+    d = np.asarray(dates).astype("datetime64[D]")
+    if d.size == 0 or int((d.max() - d.min()).astype(np.int64)) < 365:
+        return np.ones(d.shape, dtype=bool)
+    years = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    if year is None:
+        values, counts = np.unique(years, return_counts=True)
+        year = int(values[np.argmax(counts)])
+    mask = years == year
+    if not mask.any():
+        raise CropEdgeError(
+            f"no date in {year} (the dates run {d.min()}..{d.max()}): choose a year inside that range"
+        )
+    return mask
+
+
+def evenly_spaced_doy(steps: int) -> np.ndarray:
+    """Day-of-year of ``steps`` numbered dates spread evenly over the year; 73 gives exactly the
+    5-day grid, so numbered steps mean the year grid when there are 73 of them."""
+    return (1 + np.arange(steps) * 365.0 / steps).astype(np.float64)
 
 
 def resample_to_year_grid(x: np.ndarray, doy: np.ndarray) -> np.ndarray:
-    """Resample [N, bands, T'] observed at day-of-year ``doy`` (may exceed 365 for series
-    crossing the new year, irregular, NaN for gaps) onto the 73-step 5-day grid.
+    """Resample [N, bands, T'] observed at day-of-year ``doy`` onto the 73-step 5-day grid.
 
-    Each grid step takes the mean of the valid observations within half a step; steps with
-    none stay NaN for ``fill_gaps``. Coarser series (dekads, months) are linearly
-    interpolated between valid observations instead, so a monthly series still fills the grid.
+    ``doy`` may be irregular, exceed 365 for a season crossing the new year, and ``x`` may
+    hold NaN for missing observations; it must not span more than a year (see
+    ``season_mask``). Dense series (5 days apart or less) give each grid step the mean of
+    the valid observations within half a step. Coarser ones (dekads, months) are
+    interpolated linearly between neighbouring observations, nearest at the edges. Either
+    way a grid step next to a missing observation stays NaN, so that ``fill_gaps`` fills
+    and counts it like any other gap.
     """
     x = np.asarray(x, dtype=np.float32)
     doy = np.asarray(doy, dtype=np.float64)
     if x.shape[-1] != doy.shape[0]:
         raise CropEdgeError(f"{x.shape[-1]} time steps but {doy.shape[0]} dates")
+    if doy.size < MIN_STEPS:
+        raise CropEdgeError(
+            f"time axis too short: {doy.size} date(s); a series needs at least {MIN_STEPS} dates over the year"
+        )
+    if doy.max() - doy.min() >= 365:
+        raise CropEdgeError(
+            f"dates span {doy.max() - doy.min():.0f} days, more than one year: keep one season (e.g. one year)"
+        )
     doy = (doy - 1) % 365 + 1
-    order = np.argsort(doy, kind="stable")
-    x, doy = x[..., order], doy[order]
-    if doy.size > 1 and np.median(np.diff(np.unique(doy))) <= STEP_DAYS * 1.5:
-        out = np.full(x.shape[:-1] + (YEAR_STEPS,), np.nan, dtype=np.float32)
-        idx = np.clip(np.rint((doy - 1) / STEP_DAYS).astype(int), 0, YEAR_STEPS - 1)
-        for k in range(YEAR_STEPS):
-            sel = idx == k
-            if sel.any():
-                with np.errstate(invalid="ignore"), _quiet_nanmean():
-                    out[..., k] = np.nanmean(x[..., sel], axis=-1)
-        return out
-    flat = x.reshape(-1, x.shape[-1])
-    out = np.full((flat.shape[0], YEAR_STEPS), np.nan, dtype=np.float32)
-    for i in range(flat.shape[0]):
-        ok = np.isfinite(flat[i])
-        if ok.any():
-            out[i] = np.interp(YEAR_DOY, doy[ok], flat[i, ok])
-    return out.reshape(x.shape[:-1] + (YEAR_STEPS,))
+    if doy.size == YEAR_STEPS and np.array_equal(doy, YEAR_DOY):
+        return x.copy()
+    days, inverse = np.unique(doy, return_inverse=True)
+    x = _mean_over(x, inverse, days.size)  # one value per distinct day
+    if days.size > 1 and np.median(np.diff(days)) <= STEP_DAYS * 1.5:
+        step = np.clip(np.rint((days - 1) / STEP_DAYS).astype(int), 0, YEAR_STEPS - 1)
+        return _mean_over(x, step, YEAR_STEPS)
+    return _interpolate(x, days, YEAR_DOY.astype(np.float64))
 
 
-class _quiet_nanmean:
-    """Silence numpy's 'Mean of empty slice' for all-NaN steps (they are filled later)."""
+def _mean_over(x: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Mean of the finite values of [..., T] over time steps sharing a ``group`` -> [..., n_groups] (NaN if none)."""
+    ok = np.isfinite(x)
+    total = np.zeros(x.shape[:-1] + (n_groups,), dtype=np.float64)
+    count = np.zeros_like(total)
+    np.add.at(np.moveaxis(total, -1, 0), group, np.moveaxis(np.where(ok, x, 0.0), -1, 0))
+    np.add.at(np.moveaxis(count, -1, 0), group, np.moveaxis(ok, -1, 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan).astype(np.float32)
 
-    def __enter__(self):
-        import warnings
 
-        self._cm = warnings.catch_warnings()
-        self._cm.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
+def _interpolate(x: np.ndarray, days: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Linear interpolation of [..., T] at sorted ``days`` onto ``grid``; NaN where a neighbour is NaN."""
+    right = np.searchsorted(days, grid, side="left")
+    hi = np.minimum(right, days.size - 1)
+    exact = days[hi] == grid
+    lo = np.where(exact, hi, np.clip(right - 1, 0, days.size - 1))
+    span = days[hi] - days[lo]
+    w = np.where(span > 0, (grid - days[lo]) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
+    x_lo, x_hi = x[..., lo], x[..., hi]
+    return np.where(w == 0, x_lo, x_lo + w * (x_hi - x_lo)).astype(np.float32)
 
 
 def shift_season(x: np.ndarray, days: float) -> np.ndarray:

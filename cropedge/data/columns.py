@@ -1,0 +1,282 @@
+"""Reading band and date out of table column names, so tables written by others import as they are.
+
+A feature column names a band and a time step, in any order, with ``_ . -`` or spaces
+between: ``B2_t0``, ``date1.B2``, ``S2-L2A-B02_2023-04-01``, ``OPTICAL-B02-ts0-10m``,
+``b8a-doy121``. Bands are matched case-insensitively with or without a leading zero
+(``B02`` = ``B2``) or by common names (``red``, ``nir``, ``swir1``). The time step is
+an index (``t0``, ``ts3``, ``date1``, ``step5``: only the order counts), a date
+(``2023-04-01``, ``20230401``) or a day-of-year (``doy121``, ``day121``). Columns
+without a band name but numbered (``f0``..``f729``, ``0``..``729``) are bare features:
+the caller says how to read them (``layout`` and ``bands``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from cropedge.data.grid import S2_BANDS, doy_of_dates, evenly_spaced_doy, season_mask
+from cropedge.errors import CropEdgeError
+
+LAYOUTS = ("band-major", "time-major")
+
+_BAND = re.compile(r"(?<![a-z0-9])b0?(1[0-2]|[1-9])(a?)(?![a-z0-9])")
+_BAND_ALIASES = {
+    "blue": "B2", "green": "B3", "red": "B4", "re1": "B5", "rededge1": "B5", "re2": "B6",
+    "rededge2": "B6", "re3": "B7", "rededge3": "B7", "nir": "B8", "nnir": "B8A", "nir2": "B8A",
+    "narrownir": "B8A", "swir1": "B11", "swir16": "B11", "swir2": "B12", "swir22": "B12",
+}  # fmt: skip
+_ALIAS = re.compile(r"(?<![a-z0-9])(" + "|".join(sorted(_BAND_ALIASES, key=len, reverse=True)) + r")(?![a-z0-9])")
+_DATE = re.compile(r"(?<![0-9])((?:19|20)\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?![0-9])")
+_DOY = re.compile(r"(?<![a-z0-9])(?:doy|day)[-_.]?(\d{1,3})(?![a-z0-9])")
+_INDEX = re.compile(r"(?<![a-z0-9])(?:t|ts|time|step|date|d|obs)?[-_.]?(\d+)(?![a-z0-9])")
+_BARE = re.compile(r"^(?:f|fea|feat|feature|x|v|var|col|c)?[-_.]?(\d+)$")
+MIN_BARE_COLUMNS = 2
+
+
+def band_name(text: str) -> str | None:
+    """The Sentinel-2 band a name refers to (``S2-L2A-B02`` -> ``B2``, ``nir`` -> ``B8``), or None."""
+    low = text.strip().lower()
+    m = _BAND.search(low)
+    if m:
+        return f"B{int(m.group(1))}{m.group(2).upper()}" if m.group(2) == "" or m.group(1) == "8" else None
+    m = _ALIAS.search(low)
+    return _BAND_ALIASES[m.group(1)] if m else None
+
+
+def parse_bands(names: str | Sequence[str]) -> tuple[str, ...]:
+    """``"B2,B03,nir"`` or a list -> canonical band names; CropEdgeError for a name that is no band."""
+    items = [n.strip() for n in names.split(",")] if isinstance(names, str) else [str(n) for n in names]
+    out = []
+    for item in filter(None, items):
+        band = band_name(item)
+        if band is None:
+            raise CropEdgeError(f"'{item}' is not a Sentinel-2 band name: use names like {', '.join(S2_BANDS)}")
+        out.append(band)
+    if len(set(out)) != len(out) or not out:
+        raise CropEdgeError(f"band list '{','.join(items)}' is empty or names a band twice")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Key:
+    band: str | None
+    kind: str  # "index", "date", "doy"
+    value: object
+
+
+def _parse(name: str) -> _Key | None:
+    low = name.strip().lower()
+    band = band_name(low)
+    if band is not None:
+        rest = _BAND.sub(" ", low, count=1) if _BAND.search(low) else _ALIAS.sub(" ", low, count=1)
+        if m := _DATE.search(rest):
+            return _Key(band, "date", np.datetime64(f"{m.group(1)}-{m.group(2)}-{m.group(3)}", "D"))
+        if m := _DOY.search(rest):
+            return _Key(band, "doy", float(m.group(1)))
+        if m := _INDEX.search(rest):
+            return _Key(band, "index", int(m.group(1)))
+        return None
+    if m := _BARE.match(low):
+        return _Key(None, "index", int(m.group(1)))
+    return None
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """Where each band and time step of a table sits.
+
+    Attributes:
+        bands: band names, in the order of ``columns`` rows.
+        columns: [bands, T] positions in the table's column list.
+        doy: [T] day-of-year of each time step (may exceed 365 when a season crosses the new year).
+        dates: [T] datetime64 of each step when the columns name dates, else None.
+        layout: ``band-major`` or ``time-major`` (order of the columns in the table).
+        note: how the time steps were read, for the dataset's notes.
+    """
+
+    bands: tuple[str, ...]
+    columns: np.ndarray
+    doy: np.ndarray
+    dates: np.ndarray | None
+    layout: str
+    note: str
+
+    def gather(self, table: np.ndarray) -> np.ndarray:
+        """[N, columns] table -> [N, bands, T] series."""
+        return table[:, self.columns]
+
+
+def find_feature_columns(
+    names: Sequence[str],
+    layout: str | None = None,
+    bands: str | Sequence[str] | None = None,
+    year: int | None = None,
+    exclude: Sequence[int] = (),
+    what: str = "table",
+) -> FeatureColumns:
+    """Find the band x time columns among ``names`` (see the module docstring for the grammar).
+
+    Args:
+        names: Column names in table order.
+        layout: Force ``band-major`` or ``time-major``; needed for bare numbered columns.
+        bands: Bands to keep, in this order (named columns) or the bands of bare columns in
+            file order (default: the 10 Sentinel-2 bands).
+        year: The calendar year to keep when dated columns span more than a year.
+        exclude: Positions that are not features (label, id, region columns).
+        what: The table's name for messages.
+    """
+    if layout is not None and layout not in LAYOUTS:
+        raise CropEdgeError(f"layout '{layout}' unknown: use {' or '.join(LAYOUTS)}")
+    wanted = parse_bands(bands) if bands is not None else None
+    keys = [None if i in set(exclude) else _parse(n) for i, n in enumerate(names)]
+    named = [(i, k) for i, k in enumerate(keys) if k is not None and k.band is not None]
+    if named:
+        return _named(names, named, layout, wanted, year, what)
+    bare = [(i, k) for i, k in enumerate(keys) if k is not None]
+    if len(bare) >= MIN_BARE_COLUMNS:
+        return _bare(bare, layout, wanted or S2_BANDS, what)
+    timeless = [n for i, n in enumerate(names) if i not in set(exclude) and band_name(n)]
+    if timeless:
+        raise CropEdgeError(
+            f"{what}: columns {', '.join(timeless[:4])} name bands but no time step: a series needs one column "
+            f"per band and date (B2_t0, B2_2023-04-01, ...); a single date is too short"
+        )
+    shown = ", ".join(list(names)[:6]) + (", ..." if len(names) > 6 else "")
+    raise CropEdgeError(
+        f"{what}: no band columns found among {len(names)} column(s) ({shown}); name them by band and "
+        f"time (B2_t0, date1.B2, B02_2023-04-01) or number them (f0, f1, ...) and give --layout and --bands"
+    )
+
+
+
+def find_band_columns(
+    names: Sequence[str], bands: str | Sequence[str] | None = None, what: str = "table"
+) -> tuple[tuple[str, ...], list[int]]:
+    """Band columns of a long table (one row per sample and date: ``S2-L2A-B02``, ``B8A``).
+
+    Returns the bands kept (``bands``, or the Sentinel-2 bands present in canonical order)
+    and their column positions. Columns with a time step in the name are not band columns.
+    """
+    found: dict[str, int] = {}
+    for i, n in enumerate(names):
+        band = band_name(n)
+        if band is not None and _parse(n) is None:
+            found.setdefault(band, i)
+    keep = parse_bands(bands) if bands is not None else tuple(b for b in S2_BANDS if b in found)
+    missing = [b for b in keep if b not in found]
+    if missing or not keep:
+        raise CropEdgeError(
+            f"{what}: band column(s) {', '.join(missing or S2_BANDS)} not found "
+            f"(found: {', '.join(found) or 'none'}); name columns by band (B02, S2-L2A-B02) or choose --bands"
+        )
+    return keep, [found[b] for b in keep]
+
+
+def _named(names, named, layout, wanted, year, what) -> FeatureColumns:
+    kinds = {k.kind for _, k in named}
+    if len(kinds) > 1:
+        raise CropEdgeError(f"{what}: band columns mix {' and '.join(sorted(kinds))} time steps; use one kind")
+    kind = kinds.pop()
+    present = {k.band for _, k in named}
+    keep = wanted or tuple(b for b in S2_BANDS if b in present)
+    missing = [b for b in keep if b not in present]
+    if missing or not keep:
+        raise CropEdgeError(
+            f"{what}: band(s) {', '.join(missing or S2_BANDS)} not among the columns "
+            f"(found: {', '.join(sorted(present))}); choose bands with --bands"
+        )
+    named = [(i, k) for i, k in named if k.band in keep]
+    times = sorted({k.value for _, k in named})
+    slot = {t: j for j, t in enumerate(times)}
+    cols = np.full((len(keep), len(times)), -1, dtype=np.int64)
+    for i, k in named:
+        b = keep.index(k.band)
+        if cols[b, slot[k.value]] >= 0:
+            twin = names[cols[b, slot[k.value]]]
+            raise CropEdgeError(f"{what}: columns {twin} and {names[i]} are the same band and time; keep one")
+        cols[b, slot[k.value]] = i
+    short = [keep[b] for b in range(len(keep)) if (cols[b] < 0).any()]
+    if short:
+        counts = ", ".join(f"{keep[b]} {(cols[b] >= 0).sum()}" for b in range(len(keep)))
+        raise CropEdgeError(
+            f"{what}: bands have different numbers of time steps ({counts} of {len(times)}); "
+            "every band needs a column for every date"
+        )
+    found = _layout_of(named)
+    if layout is not None and found is not None and layout != found:
+        first = ", ".join(names[i] for i, _ in named[:2])
+        raise CropEdgeError(f"{what}: --layout {layout} but the named columns are {found} ({first}, ...): drop --layout")
+    dates = None
+    if kind == "date":
+        dates = np.array(times, dtype="datetime64[D]")
+        season = season_mask(dates, year)
+        cols, dates = cols[:, season], dates[season]
+        doy = doy_of_dates(dates)
+        doy = np.where(doy < doy[0], doy + 365, doy)  # a season crossing the new year keeps counting
+        note = f"{len(dates)} dates {dates[0]}..{dates[-1]}"
+    elif kind == "doy":
+        doy = np.array(times, dtype=np.float64)
+        note = f"{len(times)} days of year {doy[0]:.0f}..{doy[-1]:.0f}"
+    else:
+        doy = evenly_spaced_doy(len(times))
+        note = f"{len(times)} numbered time steps"
+    return FeatureColumns(keep, cols, doy, dates, found or layout or LAYOUTS[0], note)
+
+
+def _layout_of(named) -> str | None:
+    """Band-major when neighbouring columns share a band, time-major when they share a time step."""
+    for (_, a), (_, b) in zip(named, named[1:]):
+        if a.band == b.band and a.value != b.value:
+            return "band-major"
+        if a.value == b.value and a.band != b.band:
+            return "time-major"
+    return None
+
+
+def _bare(bare, layout, bands, what) -> FeatureColumns:
+    if layout is None:
+        raise CropEdgeError(
+            f"{what}: {len(bare)} numbered columns carry no band names: say how to read them with "
+            f"--layout band-major|time-major (and --bands if not {','.join(S2_BANDS)})"
+        )
+    order = [i for i, _ in sorted(bare, key=lambda ik: ik[1].value)]
+    if len(order) % len(bands):
+        raise CropEdgeError(
+            f"{what}: {len(order)} numbered columns do not divide into {len(bands)} bands "
+            f"({','.join(bands)}); check --bands"
+        )
+    steps = len(order) // len(bands)
+    grid = np.array(order).reshape((len(bands), steps) if layout == "band-major" else (steps, len(bands)))
+    cols = grid if layout == "band-major" else grid.T
+    return FeatureColumns(tuple(bands), cols, evenly_spaced_doy(steps), None, layout, f"{steps} time steps ({layout})")
+
+
+_LABEL_NAMES = ("label", "labels", "class", "classname", "class_name", "crop", "crop_type", "croptype",
+                "lbl", "target", "y")  # fmt: skip
+_ID_NAMES = ("id", "sample_id", "sampleid", "pixel_id", "point_id", "fid", "uid", "parcel_id")
+_REGION_NAMES = ("region", "country", "tile", "area", "site")
+ROLE_NAMES = {"label": _LABEL_NAMES, "id": _ID_NAMES, "region": _REGION_NAMES}
+
+
+def find_column(names: Sequence[str], wanted: str | int | None, role: str, what: str = "table") -> int | None:
+    """Position of the ``role`` column (label, id, region): by name, by position, or by a usual name.
+
+    ``wanted`` given but absent is an error; not given and no usual name present gives None.
+    """
+    lower = [n.strip().lower() for n in names]
+    if wanted is None:
+        for candidate in ROLE_NAMES[role]:
+            if candidate in lower:
+                return lower.index(candidate)
+        return None
+    text = str(wanted).strip()
+    if text.lower() in lower:
+        return lower.index(text.lower())
+    if re.fullmatch(r"-?\d+", text) and -len(names) <= int(text) < len(names):
+        return int(text) % len(names)
+    shown = ", ".join(list(names)[:8]) + (", ..." if len(names) > 8 else "")
+    raise CropEdgeError(f"{what}: no {role} column '{text}' (columns: {shown}); give a column name or position")

@@ -1,0 +1,102 @@
+"""CropGlobe pixel time series: ``.npz`` archives, one per country.
+
+Dataset format:
+    * ``fea``: [N, bands, time] surface reflectance (DN = reflectance x 10 000), the 10
+      Sentinel-2 bands B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 on the 73-step 5-day grid.
+    * ``lbl``: [N] class index into corn, soybeans, rice, wheat, sugarcane, cotton, other.
+    * The country is the file name (``FRA.npz`` -> ``FRA``).
+
+Files written by cropedge add ``classes``, ``bands``, ``doy``, ``region`` and ``ids``; they
+are read when present. A time axis other than 73 steps needs ``doy`` or is taken as
+evenly spaced over the year. ``x``/``y`` are accepted for ``fea``/``lbl``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from cropedge.data.build import describe_error, to_year_dataset
+from cropedge.data.columns import parse_bands
+from cropedge.data.dataset import Dataset
+from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, evenly_spaced_doy
+from cropedge.errors import CropEdgeError
+
+FEATURE_KEYS = ("fea", "x", "X", "features")
+LABEL_KEYS = ("lbl", "y", "labels", "label")
+
+
+def read_npz(path: str | Path, *, classes: Sequence[str] | None = None, nodata: Sequence[float] = ()) -> Dataset:
+    """Read one CropGlobe ``.npz`` file onto the year grid, gaps filled.
+
+    Args:
+        path: The ``.npz`` file.
+        classes: Names of numeric labels 0..K-1 when the file has no ``classes`` array
+            (default: the CropGlobe classes).
+        nodata: Extra values that mean "no observation" (65535, NaN and inf always do).
+    """
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise CropEdgeError(f"{path}: holds a single array, not an .npz archive; save fea and lbl with np.savez")
+        with archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise CropEdgeError(f"{path}: not a readable .npz archive ({describe_error(exc)}); check the file or write it again") from exc
+    return from_arrays(arrays, path, classes=classes, nodata=nodata)
+
+
+def from_arrays(
+    arrays: Mapping[str, np.ndarray],
+    path: Path,
+    *,
+    classes: Sequence[str] | None = None,
+    nodata: Sequence[float] = (),
+) -> Dataset:
+    """CropGlobe arrays (``fea``, ``lbl`` and cropedge's extra keys) from any container -> Dataset."""
+    x = _pick(arrays, FEATURE_KEYS)
+    if x is None:
+        raise CropEdgeError(
+            f"{path}: no 'fea' array (it has: {', '.join(arrays) or 'nothing'}); "
+            "CropGlobe files hold fea [samples, bands, time] and lbl [samples]"
+        )
+    if x.ndim != 3 or x.dtype.kind not in "biuf":
+        raise CropEdgeError(f"{path}: 'fea' must be numbers shaped [samples, bands, time], got {x.dtype} {x.shape}")
+    bands = parse_bands(_strings(arrays["bands"])) if "bands" in arrays else None
+    notes = []
+    if bands is None and x.shape[1] != len(S2_BANDS) and x.shape[2] == len(S2_BANDS):
+        x = x.transpose(0, 2, 1)  # [samples, time, bands]: the other common order
+        notes.append("fea read as [samples, time, bands]")
+    bands = bands or S2_BANDS
+    if x.shape[1] != len(bands):
+        raise CropEdgeError(
+            f"{path}: 'fea' has {x.shape[1]} bands but {len(bands)} are expected ({','.join(bands)}); "
+            "add a 'bands' array naming them"
+        )
+    doy = np.asarray(arrays["doy"], dtype=np.float64) if "doy" in arrays else evenly_spaced_doy(x.shape[2])
+    labels = _pick(arrays, LABEL_KEYS)
+    if labels is not None and labels.dtype.kind in "SUO":
+        labels, label_classes = _strings(labels), None  # names: their own class list
+    else:
+        label_classes = _strings(arrays["classes"]) if "classes" in arrays else classes or CROPGLOBE_CLASSES
+    region = _strings(arrays["region"]) if "region" in arrays else [path.stem] * len(x)
+    return to_year_dataset(
+        x, labels, doy, bands=bands, region=region, ids=_strings(arrays["ids"]) if "ids" in arrays else None,
+        source=str(path), classes=label_classes, nodata=nodata, notes=notes,
+    )  # fmt: skip
+
+
+def _pick(arrays: Mapping[str, np.ndarray], keys: Sequence[str]) -> np.ndarray | None:
+    for key in keys:
+        if key in arrays:
+            return np.asarray(arrays[key])
+    return None
+
+
+def _strings(values: np.ndarray) -> list[str]:
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]

@@ -1,0 +1,147 @@
+"""CSV tables of pixel time series, one row per sample, in either column layout.
+
+Dataset format:
+    * band-major: ``B2_t0, B2_t1, ..., B2_t72, B3_t0, ...`` (all dates of a band together);
+    * time-major: ``date1.B2, date1.B3, ..., date1.B12, date2.B2, ...`` (all bands of a date);
+    * columns may name dates (``B02_2023-04-01``) or days of year (``B2_doy121``) instead of
+      step numbers, or be bare numbers (``f0..f729``) read with a given layout and band list.
+    * a label column (``label``, ``class``, ``crop``, ... or ``--label-col``), optional id
+      and region columns; without a region column the region is the file name.
+
+Column names are read by ``cropedge.data.columns``; the layout is found from the header.
+Empty cells and ``NA``/``nan``/``null`` are missing observations, filled like any gap.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from cropedge.data.build import describe_error, to_year_dataset
+from cropedge.data.columns import FeatureColumns, find_column, find_feature_columns
+from cropedge.data.dataset import Dataset
+from cropedge.errors import CropEdgeError
+
+_DELIMITERS = ",;\t|"
+_MISSING = ("", "na", "n/a", "nan", "null", "none", "-")
+_CHUNK_ROWS = 2048  # rows parsed at once: bounds the memory of the string block
+
+
+def read_csv(
+    path: str | Path,
+    *,
+    layout: str | None = None,
+    bands: str | Sequence[str] | None = None,
+    label_col: str | int | None = None,
+    id_col: str | int | None = None,
+    region_col: str | int | None = None,
+    classes: Sequence[str] | None = None,
+    nodata: Sequence[float] = (),
+    year: int | None = None,
+) -> Dataset:
+    """Read a CSV table of pixel time series onto the year grid, gaps filled.
+
+    Args:
+        path: The ``.csv`` (or ``.tsv``) file; the delimiter is found from the header.
+        layout: ``band-major`` or ``time-major``: forces the layout (needed for bare numbered columns).
+        bands: Bands to keep (named columns) or the bands of bare columns in order.
+        label_col, id_col, region_col: Column name or position; found by usual names when left out.
+        classes: Names of numeric labels 0..K-1 (default: the distinct labels are the classes).
+        nodata: Extra values that mean "no observation" (e.g. 0); 65535, NaN and inf always do.
+        year: Calendar year to keep when dated columns span more than one year.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            first = fh.readline()
+            if not first.strip():
+                raise CropEdgeError(f"{path}: the file is empty; a CSV needs a header row and one row per sample")
+            fh.seek(0)
+            reader = csv.reader(fh, delimiter=max(_DELIMITERS, key=first.count))
+            header = [h.strip() for h in next(reader)]
+            roles = {
+                role: find_column(header, wanted, role, str(path))
+                for role, wanted in (("label", label_col), ("id", id_col), ("region", region_col))
+            }
+            others = [i for i in roles.values() if i is not None]
+            features = find_feature_columns(header, layout, bands, year, exclude=others, what=str(path))
+            x, meta = _read_rows(path, reader, header, features, others)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CropEdgeError(f"{path}: not a readable CSV text file ({describe_error(exc)}); check the file") from exc
+    column = {role: meta[:, others.index(i)] for role, i in roles.items() if i is not None}
+    return to_year_dataset(
+        x,
+        column.get("label"),
+        features.doy,
+        bands=features.bands,
+        region=column["region"] if "region" in column else [path.stem] * len(x),
+        ids=column.get("id"),
+        source=str(path),
+        classes=classes,
+        nodata=nodata,
+        notes=[f"read {features.layout} columns: {features.note}"],
+    )
+
+
+def _read_rows(
+    path: Path, reader, header: list[str], features: FeatureColumns, others: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """All data rows -> ([N, bands, T] float32 values, [N, len(others)] strings of the other columns)."""
+    blocks, rows, lines = [], [], []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue  # blank line
+        if len(row) != len(header):
+            raise CropEdgeError(
+                f"{path}: line {reader.line_num} has {len(row)} fields but the header has {len(header)}; fix that row"
+            )
+        rows.append(row)
+        lines.append(reader.line_num)
+        if len(rows) == _CHUNK_ROWS:
+            blocks.append(_parse_block(path, header, rows, lines, features, others))
+            rows, lines = [], []
+    if rows:
+        blocks.append(_parse_block(path, header, rows, lines, features, others))
+    if not blocks:
+        raise CropEdgeError(f"{path}: no data rows under the header; a CSV needs one row per sample")
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def _parse_block(
+    path: Path, header: list[str], rows: list[list[str]], lines: list[int], features: FeatureColumns, others: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of strings -> ([n, bands, T] float32, [n, len(others)] label/id/region strings)."""
+    block = np.array(rows, dtype=str)
+    cells = features.gather(block)
+    try:
+        values = cells.astype(np.float32)
+    except ValueError:
+        low = np.char.lower(np.char.strip(cells))
+        cells = np.where(np.isin(low, _MISSING), "nan", cells)
+        try:
+            values = cells.astype(np.float32)
+        except ValueError:
+            _raise_bad_cell(path, header, block, lines, features)
+            raise  # no single cell fails on its own: not the data's fault
+    return values, np.char.strip(block[:, others])
+
+
+def _raise_bad_cell(
+    path: Path, header: list[str], block: np.ndarray, lines: list[int], features: FeatureColumns
+) -> None:
+    """Name the first cell that is not a number (line and column), as a CropEdgeError."""
+    for r, row in enumerate(block):
+        for c in features.columns.ravel():
+            text = row[c].strip()
+            if text.lower() in _MISSING:
+                continue
+            try:
+                float(text)
+            except ValueError:
+                raise CropEdgeError(
+                    f"{path}: line {lines[r]}, column {header[c]}: '{text[:20]}' is not a number; "
+                    "band columns hold reflectance values (leave missing ones empty)"
+                ) from None

@@ -1,0 +1,158 @@
+"""One entry point for every data file: pick the reader by suffix, or read a folder of files.
+
+``FORMATS`` is the table of supported formats (suffixes, reader, the options it takes);
+it drives the dispatch, the error for a wrong option and the CLI help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from cropedge.data.cropglobe import read_npz
+from cropedge.data.csv_table import read_csv
+from cropedge.data.dataset import Dataset, concat
+from cropedge.data.grid import CROPGLOBE_CLASSES
+from cropedge.data.hdf5 import read_hdf5
+from cropedge.data.worldcereal import read_parquet
+from cropedge.errors import CropEdgeError
+
+
+@dataclass(frozen=True)
+class Format:
+    """A supported input: its file suffixes, reader and the reader's options."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    reader: Callable[..., Dataset]
+    options: tuple[str, ...]
+    description: str
+
+
+_TABLE_OPTIONS = ("bands", "label_col", "id_col", "region_col", "classes", "nodata", "year")
+FORMATS: tuple[Format, ...] = (
+    Format("cropglobe", (".npz",), read_npz, ("classes", "nodata"), "CropGlobe arrays fea [N, bands, time], lbl [N]"),
+    Format("hdf5", (".h5", ".hdf5"), read_hdf5, ("classes", "nodata"), "the CropGlobe arrays in an HDF5 file"),
+    Format("csv", (".csv", ".tsv"), read_csv, ("layout", *_TABLE_OPTIONS), "one row per sample, band- or time-major"),
+    Format(
+        "parquet", (".parquet", ".geoparquet"), read_parquet, ("legend", "legend_file", *_TABLE_OPTIONS),
+        "WorldCereal extractions, wide or long tables",
+    ),
+)  # fmt: skip
+OPTIONS = tuple(dict.fromkeys(o for f in FORMATS for o in f.options))
+
+
+def format_of(path: Path) -> Format:
+    """The format of a data file, by suffix (case-insensitive)."""
+    suffix = path.suffix.lower()
+    for fmt in FORMATS:
+        if suffix in fmt.suffixes:
+            return fmt
+    known = ", ".join(s for f in FORMATS for s in f.suffixes)
+    raise CropEdgeError(f"{path}: unknown data format '{suffix or 'no suffix'}'; supported: {known}")
+
+
+def load_dataset(path: str | Path, *, groups: Mapping[str, Sequence[str]] | None = None, **options: Any) -> Dataset:
+    """Read a data file or a folder of them onto the 73-step year grid, gaps filled, empties dropped.
+
+    Args:
+        path: A ``.npz`` (CropGlobe), ``.h5``/``.hdf5``, ``.csv``/``.tsv`` or
+            ``.parquet``/``.geoparquet`` file, or a folder of such files (e.g. one CropGlobe
+            ``.npz`` per country; the region is then the file name unless the file says).
+        groups: Merge regions under new names, e.g. ``{"south": ["30TYP", "30TYT"]}``.
+        **options: Reader options (see ``FORMATS``): layout, bands, label_col, id_col,
+            region_col, classes, nodata, year, legend, legend_file. None means default.
+
+    Raises:
+        CropEdgeError: The path is missing or unreadable, or its content is not usable.
+    """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown data option(s): {', '.join(unknown)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    path = Path(path)
+    if not path.exists():
+        raise CropEdgeError(f"{path}: no such file or folder; check the path")
+    ds = _read_folder(path, _data_files(path), options) if path.is_dir() else _read_file(path, options)
+    return group_regions(ds, groups) if groups else ds
+
+
+def load_regions(path: str | Path, regions: Sequence[str], **options: Any) -> Dataset:
+    """``load_dataset`` restricted to ``regions`` (CropEdgeError names any region not in the data).
+
+    In a folder, only the files named after the regions are read when they hold them all.
+    """
+    path = Path(path)
+    if path.is_dir() and not options.get("groups"):
+        files = [f for f in _data_files(path) if f.stem in regions]
+        if {f.stem for f in files} == set(regions):
+            ds = _read_folder(path, files, {k: v for k, v in options.items() if v is not None})
+            if set(regions) <= set(ds.regions()):
+                return ds.select_regions(list(regions))
+    return load_dataset(path, **options).select_regions(list(regions))
+
+
+def group_regions(ds: Dataset, groups: Mapping[str, Sequence[str]]) -> Dataset:
+    """Rename regions to their group (``{"south": ["30TYP", "30TYT"]}``); others keep their name."""
+    lookup: dict[str, str] = {}
+    for name, members in groups.items():
+        for member in members:
+            if lookup.setdefault(member, name) != name:
+                raise CropEdgeError(f"region {member} is in two groups ({lookup[member]}, {name}); put it in one")
+    missing = sorted(set(lookup) - set(ds.regions()))
+    if missing:
+        raise CropEdgeError(
+            f"region(s) {', '.join(missing)} to group are not in the data (it has: {', '.join(ds.regions())})"
+        )
+    return replace(ds, region=np.array([lookup.get(r, r) for r in ds.region.tolist()]))
+
+
+def parse_groups(specs: Sequence[str]) -> dict[str, list[str]]:
+    """``["south=30TYP+30TYT", "north=30UYU,30UYV"]`` -> ``{"south": [...], "north": [...]}``."""
+    groups: dict[str, list[str]] = {}
+    for spec in specs:
+        name, sep, members = spec.partition("=")
+        names = [m.strip() for m in members.replace(",", "+").split("+") if m.strip()]
+        if not sep or not name.strip() or not names:
+            raise CropEdgeError(f"group '{spec}' is not NAME=REGION+REGION (e.g. south=30TYP+30TYT)")
+        groups.setdefault(name.strip(), []).extend(names)
+    return groups
+
+
+def _read_file(path: Path, options: Mapping[str, Any]) -> Dataset:
+    fmt = format_of(path)
+    wrong = [o for o in options if o not in fmt.options]
+    if wrong:
+        flags = ", ".join("--" + o.replace("_", "-") for o in wrong)
+        raise CropEdgeError(f"{path}: {flags} not used by {fmt.name} files; leave out")
+    return fmt.reader(path, **options)
+
+
+def _data_files(folder: Path) -> list[Path]:
+    suffixes = {s for f in FORMATS for s in f.suffixes}
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes)
+    if not files:
+        raise CropEdgeError(f"{folder}: no data files ({', '.join(sorted(suffixes))}) in this folder")
+    return files
+
+
+def _read_folder(folder: Path, files: list[Path], options: Mapping[str, Any]) -> Dataset:
+    parts = [_read_file(f, options) for f in files]
+    ds = concat(_on_shared_classes(parts))
+    return replace(ds, source=str(folder))
+
+
+def _on_shared_classes(parts: list[Dataset]) -> list[Dataset]:
+    """Relabel datasets onto one class list (CropGlobe order when it covers them, else first seen)."""
+    seen = list(dict.fromkeys(c for p in parts for c in p.classes))
+    if all(p.classes == parts[0].classes for p in parts):
+        return parts
+    classes = CROPGLOBE_CLASSES if set(seen) <= set(CROPGLOBE_CLASSES) else tuple(seen)
+    out = []
+    for p in parts:
+        lookup = np.array([classes.index(c) for c in p.classes] + [-1])
+        out.append(replace(p, y=lookup[p.y], classes=classes))
+    return out

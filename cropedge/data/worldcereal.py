@@ -1,0 +1,235 @@
+"""WorldCereal public extractions (GeoParquet / Parquet), wide and long tables.
+
+Dataset format:
+    * long: one row per sample and date: ``sample_id``, ``timestamp``, band columns
+      ``S2-L2A-B02`` .. ``S2-L2A-B12``, ``S2-L2A-B8A`` (uint16 reflectance x 10 000,
+      65535 = no data), ``tile``, ``year``, ``ewoc_code``; dekads or months over up to 17
+      months (e.g. 2022-09 .. 2024-01).
+    * wide: one row per sample, columns ``OPTICAL-B02-ts0-10m`` .. ``-ts11-``: monthly
+      steps from each row's ``start_date``.
+    * labels: ``ewoc_code`` mapped to class names by a legend of ``class_mappings.json``
+      (beside the file; default legend CROPTYPE24). Samples whose class is ``ignore``
+      (or whose code is not in the legend) are left out and counted.
+    * region: the Sentinel-2 tile (``tile``); group tiles with ``load_dataset(groups=...)``.
+
+A long series longer than a year keeps one calendar year: the ``year`` column (the
+labels' year), else the year with the most dates, so two years never share a grid step.
+Parquet tables named like the CSV layouts (``B2_t0``, ...) read the same way.
+pyarrow is imported only when a Parquet file is read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from cropedge.data.build import describe_error, import_optional, label_text, mask_nodata, to_year_dataset
+from cropedge.data.columns import find_band_columns, find_column, find_feature_columns
+from cropedge.data.dataset import Dataset
+from cropedge.data.grid import YEAR_DOY, doy_of_dates, resample_to_year_grid, season_mask
+from cropedge.errors import CropEdgeError
+
+LEGEND_FILE = "class_mappings.json"
+DEFAULT_LEGEND = "CROPTYPE24"
+IGNORE = "ignore"
+CODE_COLUMN = "ewoc_code"
+_TIME_NAMES = ("timestamp", "date", "time", "datetime", "acquisition_date", "obs_date")
+
+
+def read_parquet(
+    path: str | Path,
+    *,
+    legend: str | None = None,
+    legend_file: str | Path | None = None,
+    bands: str | Sequence[str] | None = None,
+    label_col: str | int | None = None,
+    id_col: str | int | None = None,
+    region_col: str | int | None = None,
+    classes: Sequence[str] | None = None,
+    nodata: Sequence[float] = (),
+    year: int | None = None,
+) -> Dataset:
+    """Read a WorldCereal (or similarly named) Parquet table onto the year grid, gaps filled.
+
+    Args:
+        path: The ``.parquet`` / ``.geoparquet`` file.
+        legend: Legend of ``class_mappings.json`` for ``ewoc_code`` labels (default CROPTYPE24).
+        legend_file: The class mappings (default: ``class_mappings.json`` beside the file).
+        bands: Bands to keep, in order (default: the Sentinel-2 bands present).
+        label_col: Use this column's values as labels instead of ``ewoc_code``.
+        id_col, region_col: Column name or position (default ``sample_id``, ``tile``).
+        classes: Names of numeric labels 0..K-1 of ``label_col``.
+        nodata: Extra values that mean "no observation"; 65535, NaN and inf always do.
+        year: Calendar year to keep when a series spans more than one year.
+    """
+    table = _Table(Path(path))
+    names, what = table.names, str(path)
+    code = label_col is None and CODE_COLUMN in names
+    roles = {
+        "label": names.index(CODE_COLUMN) if code else find_column(names, label_col, "label", what),
+        "id": find_column(names, id_col, "id", what),
+        "region": find_column(names, region_col, "region", what),
+    }
+    others = [i for i in roles.values() if i is not None]
+    time = next((i for i, n in enumerate(names) if n.lower() in _TIME_NAMES), None)
+    if time is not None:
+        x, doy, band_names, first_rows, notes = _read_long(table, time, roles["id"], others, bands, year)
+    else:
+        x, doy, band_names, notes = _read_wide(table, others, bands, year)
+        first_rows = None
+    meta = {role: None if i is None else table.strings(i, first_rows) for role, i in roles.items()}
+    if code:
+        labels, label_classes, keep, label_notes = _legend_labels(meta["label"], legend, legend_file, table.path)
+    elif legend is not None:
+        raise CropEdgeError(f"{what}: --legend maps {CODE_COLUMN} labels; this table has none (or --label-col is set)")
+    else:
+        labels, label_classes, keep, label_notes = meta["label"], classes, np.ones(len(x), dtype=bool), []
+    region = meta["region"] if meta["region"] is not None else np.full(len(x), table.path.stem)
+    return to_year_dataset(
+        x[keep], None if labels is None else labels[keep], doy, bands=band_names, region=region[keep],
+        ids=None if meta["id"] is None else meta["id"][keep], source=what, classes=label_classes,
+        nodata=nodata, ignored=int((~keep).sum()), notes=notes + label_notes,
+    )  # fmt: skip
+
+
+class _Table:
+    """A Parquet file's column names; columns are read once, on first use, and handed out as numpy."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pa = import_optional("pyarrow", "Parquet files")
+        self._pq = import_optional("pyarrow.parquet", "Parquet files")
+        self.names: list[str] = self._guard(lambda: self._pq.read_schema(path).names)
+        self._table: Any = None
+
+    def load(self, positions: Sequence[int | None]) -> None:
+        """Read the columns at ``positions`` (None entries skipped) in one pass."""
+        wanted = list(dict.fromkeys(self.names[i] for i in positions if i is not None))
+        self._table = self._guard(lambda: self._pq.read_table(self.path, columns=wanted))
+
+    def _guard(self, read: Any) -> Any:
+        try:
+            return read()
+        except (self._pa.ArrowException, OSError) as exc:
+            raise CropEdgeError(f"{self.path}: not a readable Parquet file ({describe_error(exc)}); check the file") from exc
+
+    def floats(self, i: int) -> np.ndarray:
+        pa, column = self._pa, self._table.column(self.names[i])
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+            raise CropEdgeError(f"{self.path}: column {self.names[i]} holds {column.type}, not numbers; check --bands")
+        return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)  # nulls -> NaN
+
+    def strings(self, i: int, rows: np.ndarray | None = None) -> np.ndarray:
+        values = np.array(["" if v is None else str(v) for v in self._table.column(self.names[i]).to_pylist()], dtype=object)
+        return values if rows is None else values[rows]
+
+    def dates(self, i: int) -> np.ndarray:
+        pa, column = self._pa, self._table.column(self.names[i])
+        if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            return column.to_numpy().astype("datetime64[D]")
+        return _parse_dates(self.strings(i), f"{self.path}: column {self.names[i]}")
+
+
+def _parse_dates(values: np.ndarray, what: str, unit: str = "D") -> np.ndarray:
+    cut = 7 if unit == "M" else 10
+    try:
+        return np.array([str(v)[:cut] for v in values], dtype=f"datetime64[{unit}]")
+    except ValueError as exc:
+        raise CropEdgeError(f"{what} does not hold dates like 2023-04-01 ({describe_error(exc)})") from exc
+
+
+def _read_long(
+    table: _Table, time: int, ident: int | None, others: list[int], bands: str | Sequence[str] | None, year: int | None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray, list[str]]:
+    """Rows (sample, date) -> ([N, bands, D] on the distinct days of one season, D day-of-year,
+    bands, first row of each sample, notes). ``others``: label/id/region columns to read too."""
+    if ident is None:
+        raise CropEdgeError(f"{table.path}: long table without a sample id column (sample_id, id, ...); give --id-col")
+    band_names, band_pos = find_band_columns(table.names, bands, str(table.path))
+    year_col = table.names.index("year") if year is None and "year" in table.names else None
+    table.load([*band_pos, time, *others, year_col])
+    sample = table.strings(ident)
+    dates = table.dates(time)
+    _, first, inverse = np.unique(sample, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # samples in file order
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    keep = _season_rows(dates, table.floats(year_col) if year_col is not None else None, year)
+    days, slot = np.unique(doy_of_dates(dates[keep]), return_inverse=True)
+    x = np.full((order.size, len(band_pos), days.size), np.nan, dtype=np.float32)
+    x[rank[inverse][keep], :, slot] = np.stack([table.floats(i) for i in band_pos], axis=1)[keep]
+    notes = [f"long table: {days.size} dates of one season, day {days[0]:.0f}..{days[-1]:.0f}"]
+    return x, days, band_names, first[order], notes
+
+
+def _season_rows(dates: np.ndarray, row_year: np.ndarray | None, year: int | None) -> np.ndarray:
+    """Rows in their sample's season: the sample's ``year`` value, else ``year`` / the commonest year."""
+    if row_year is None:
+        return season_mask(dates, year)
+    keep = np.zeros(dates.shape, dtype=bool)
+    for value in np.unique(row_year[np.isfinite(row_year)]):
+        rows = row_year == value
+        keep[rows] = season_mask(dates[rows], int(value))
+    return keep
+
+
+def _read_wide(
+    table: _Table, others: list[int], bands: str | Sequence[str] | None, year: int | None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
+    """One row per sample -> ([N, bands, T], T day-of-year, bands, notes); WorldCereal's numbered
+    steps are months from each row's ``start_date``."""
+    features = find_feature_columns(table.names, None, bands, year, exclude=others, what=str(table.path))
+    starts = table.names.index("start_date") if "start_date" in table.names else None
+    table.load([*features.columns.ravel(), *others, starts])
+    x = np.stack([table.floats(i) for i in features.columns.ravel()], axis=1).reshape(-1, *features.columns.shape)
+    if starts is None or features.dates is not None:
+        return x, features.doy, features.bands, [f"wide table: {features.note}"]
+    first = _parse_dates(table.strings(starts), f"{table.path}: start_date", unit="M")
+    note = f"wide table: {x.shape[2]} monthly steps from start_date, resampled onto the year grid"
+    return _months_to_year_grid(x, first), YEAR_DOY, features.bands, [note]
+
+
+def _months_to_year_grid(x: np.ndarray, first_month: np.ndarray) -> np.ndarray:
+    """[N, bands, T] monthly steps starting at each row's ``first_month`` -> [N, bands, 73]."""
+    x = mask_nodata(x)  # before resampling: a no-data value must not be interpolated
+    out = np.empty(x.shape[:2] + (YEAR_DOY.size,), dtype=np.float32)
+    for month in np.unique(first_month):
+        rows = first_month == month
+        doy = doy_of_dates((month + np.arange(x.shape[2])).astype("datetime64[D]"))
+        out[rows] = resample_to_year_grid(x[rows], np.where(doy < doy[0], doy + 365, doy))
+    return out
+
+
+def _legend_labels(
+    codes: np.ndarray, legend: str | None, legend_file: str | Path | None, path: Path
+) -> tuple[np.ndarray, None, np.ndarray, list[str]]:
+    """ewoc codes -> (class names, None: the names are the classes, samples kept, notes)."""
+    mapping, legend = load_legend(legend_file or path.parent / LEGEND_FILE, legend or DEFAULT_LEGEND)
+    names = np.array([mapping.get(label_text(c), "") for c in codes], dtype=object)
+    keep = (names != "") & (names != IGNORE)
+    notes = [f"legend {legend}: {int((names == IGNORE).sum())} sample(s) labelled {IGNORE} left out"]
+    unknown = int((names == "").sum())
+    if unknown:
+        notes.append(f"legend {legend}: {unknown} sample(s) with codes not in the legend left out")
+    return names, None, keep, notes
+
+
+def load_legend(path: str | Path, legend: str = DEFAULT_LEGEND) -> tuple[dict[str, str], str]:
+    """``ewoc_code`` (as text) -> class name for one legend of a WorldCereal ``class_mappings.json``."""
+    path = Path(path)
+    try:
+        legends = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CropEdgeError(
+            f"{path} not found: {CODE_COLUMN} labels need the WorldCereal class mappings; put {LEGEND_FILE} "
+            "beside the data, give --legend-file, or take labels from another column with --label-col"
+        ) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CropEdgeError(f"{path}: not a readable class mappings file ({describe_error(exc)})") from exc
+    if not isinstance(legends, dict) or legend not in legends or not isinstance(legends[legend], dict):
+        known = ", ".join(legends) if isinstance(legends, dict) else "none"
+        raise CropEdgeError(f"legend '{legend}' not in {path} (it has: {known}); choose one with --legend")
+    return {str(k): str(v) for k, v in legends[legend].items()}, legend
