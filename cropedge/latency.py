@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 # CPU features that decide which XNNPACK kernels run (x86 SIMD width, Arm dot-product / int8 matmul)
-_RELEVANT_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8",
+_RELEVANT_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
                    "asimd", "asimddp", "i8mm", "sve", "neon")
 
 
