@@ -178,6 +178,12 @@ class LiteModel:
         self.check_dataset(dataset)
         return dataset.x
 
+    def labels_of(self, dataset) -> np.ndarray:
+        """The dataset's labels as model class ids, matched by class name (-1: unlabelled or
+        a class the model does not know)."""
+        lookup = np.array([self.classes.index(c) if c in self.classes else -1 for c in dataset.classes] + [-1])
+        return lookup[np.where(dataset.y >= 0, dataset.y, -1)]
+
     # -- inference --------------------------------------------------------------------------
 
     def prepare(self, x_year: np.ndarray, season_offset_days: float | None = None) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 from cropedge.bundle import write_bundle
 from cropedge.data.dataset import Dataset
@@ -61,7 +62,7 @@ def make_bundle(folder: Path, precision: str, seed: int = 0) -> Path:
         converter.inference_output_type = tf.int8
     flatbuffer = converter.convert()
 
-    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    interpreter = Interpreter(model_content=flatbuffer)
     io = {}
     for key, det in (("input", interpreter.get_input_details()[0]), ("output", interpreter.get_output_details()[0])):
         scale, zero = det["quantization"]

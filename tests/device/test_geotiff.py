@@ -1,0 +1,142 @@
+"""GeoTIFF stacks in, classified GeoTIFF out: georeferencing, nodata, colours, class names, strips."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from affine import Affine
+
+from cropedge.cli import cli
+from cropedge.data.grid import S2_BANDS, fill_gaps, resample_to_year_grid
+from cropedge.predict import CONFIDENCE_SCALE, NODATA, predict_raster
+from cropedge.runtime import LiteModel
+
+from .conftest import reflectance
+
+DATES = [dt.date(2023, 1, 15) + dt.timedelta(days=30 * k) for k in range(12)]  # monthly
+HEIGHT, WIDTH = 23, 37
+TRANSFORM = Affine(10.0, 0.0, 600000.0, 0.0, -10.0, 5000000.0)  # 10 m UTM pixels
+
+
+def series() -> np.ndarray:
+    """[H*W, bands, dates] monthly observations with a nodata pixel, a cloudy date and a partial pixel."""
+    doy = np.array([(d - dt.date(2023, 1, 1)).days + 1 for d in DATES])
+    x = reflectance(HEIGHT * WIDTH, seed=11)[:, :, np.clip(np.rint((doy - 1) / 5).astype(int), 0, 72)]
+    x = np.rint(x)
+    x[5] = 0  # no data at all
+    x[WIDTH + 3] = 0
+    x[40, :, 4] = 0  # one cloudy date
+    x[41, 2, :] = 0  # one band missing everywhere: no prediction possible
+    return x
+
+
+def write_stack(path: Path, x: np.ndarray, descriptions: str | None = "band_date") -> Path:
+    data = x.reshape(HEIGHT, WIDTH, len(S2_BANDS), len(DATES)).transpose(3, 2, 0, 1)  # date-major
+    data = data.reshape(-1, HEIGHT, WIDTH).astype(np.uint16)
+    with rasterio.open(path, "w", driver="GTiff", width=WIDTH, height=HEIGHT, count=len(data), dtype="uint16",
+                       crs="EPSG:32631", transform=TRANSFORM, nodata=0) as dst:
+        dst.write(data)
+        if descriptions:
+            for i, (d, b) in enumerate((d, b) for d in DATES for b in S2_BANDS):
+                dst.set_band_description(i + 1, f"{b}_{d}" if descriptions == "band_date" else f"{d:%Y%m%d}.{b}")
+    return path
+
+
+def expected(model: LiteModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference: the same observations through the year grid and LiteModel in one go."""
+    obs = np.where(x == 0, np.nan, x).astype(np.float32)
+    first = dt.date(2023, 1, 1)
+    year, _ = fill_gaps(resample_to_year_grid(obs, np.array([(d - first).days + 1 for d in DATES], float)))
+    valid = np.isfinite(year).all(axis=(1, 2))
+    classes = np.full(len(x), NODATA, np.uint8)
+    conf = np.full(len(x), NODATA, np.uint8)
+    ids, probs = model.predict(year[valid])
+    classes[valid], conf[valid] = ids, np.rint(probs.max(axis=1) * CONFIDENCE_SCALE)
+    return classes.reshape(HEIGHT, WIDTH), conf.reshape(HEIGHT, WIDTH)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    x = series()
+    return write_stack(tmp_path_factory.mktemp("stack") / "stack.tif", x), x
+
+
+def test_class_map_keeps_georeferencing_nodata_and_names(bundles, stack, tmp_path):
+    path, x = stack
+    out = tmp_path / "map.tif"
+    result = CliRunner().invoke(cli, ["predict", str(bundles["int8"]), str(path), "--out", str(out), "--confidence"])
+    assert result.exit_code == 0, result.output
+    assert f"{HEIGHT * WIDTH - 3} pixels" in result.output and "3 nodata" in result.output
+    model = LiteModel(bundles["int8"])
+    want_classes, want_conf = expected(model, x)
+    with rasterio.open(out) as src:
+        assert (src.width, src.height, src.count) == (WIDTH, HEIGHT, 2)
+        assert src.crs.to_epsg() == 32631 and src.transform == TRANSFORM
+        assert src.dtypes == ("uint8", "uint8") and src.nodata == NODATA
+        np.testing.assert_array_equal(src.read(1), want_classes)
+        np.testing.assert_array_equal(src.read(2), want_conf)
+        assert src.read(1)[0, 5] == NODATA and src.read(1)[1, 3] == NODATA and src.read(1)[1, 4] == NODATA
+        assert src.colormap(1)[0][:3] == (255, 211, 0)  # corn
+        assert src.colormap(1)[NODATA][3] == 0
+        assert src.descriptions == ("class", "confidence")
+        assert src.scales[1] == pytest.approx(1 / CONFIDENCE_SCALE)
+        tags = src.tags(1)
+        assert [tags[f"CLASS_{i}"] for i in range(len(model.classes))] == list(model.classes)
+        assert src.tags()["MODEL_SHA256"] == model.meta["sha256"]
+    assert len(np.unique(want_classes)) > 2
+
+
+def test_strips_and_stack_order_from_arguments(bundles, stack, tmp_path):
+    path, x = stack
+    model = LiteModel(bundles["float32"])
+    plain = write_stack(tmp_path / "plain.tif", x, descriptions=None)
+    out = tmp_path / "strips.tif"
+    summary = predict_raster(model, plain, out, bands=list(S2_BANDS), dates=[str(d) for d in DATES], max_pixels=80)
+    assert summary["nodata"] == 3
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), expected(model, x)[0])
+
+
+def test_date_first_descriptions(bundles, stack, tmp_path):
+    path, x = stack
+    other = write_stack(tmp_path / "other.tif", x, descriptions="date_band")
+    out = tmp_path / "map.tif"
+    predict_raster(LiteModel(bundles["int8"]), other, out)
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), expected(LiteModel(bundles["int8"]), x)[0])
+
+
+def test_stack_errors_exit_2_without_output(bundles, stack, tmp_path):
+    path, x = stack
+    out = tmp_path / "map.tif"
+    plain = write_stack(tmp_path / "plain.tif", x, descriptions=None)
+    cases = [
+        ([path, "--probabilities"], "--probabilities"),
+        ([plain], "--bands and --dates"),
+        ([plain, "--bands", ",".join(S2_BANDS[:9]), "--dates", ",".join(map(str, DATES))], "120 raster bands"),
+        ([plain, "--bands", ",".join(S2_BANDS), "--dates", ",".join(map(str, DATES[:1] * 12))], "same band"),
+    ]
+    for args, match in cases:
+        result = CliRunner().invoke(cli, ["predict", str(bundles["int8"]), *map(str, args), "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert match in result.output and len(result.output.strip().splitlines()) == 1
+        assert not out.exists()
+
+
+def test_stack_must_cover_the_window(bundles, stack, tmp_path):
+    x = series()[:, :, :6]  # January to June only: the window runs to 30 November
+    short = tmp_path / "short.tif"
+    data = x.reshape(HEIGHT, WIDTH, len(S2_BANDS), 6).transpose(3, 2, 0, 1).reshape(-1, HEIGHT, WIDTH)
+    with rasterio.open(short, "w", driver="GTiff", width=WIDTH, height=HEIGHT, count=len(data), dtype="uint16",
+                       transform=TRANSFORM, nodata=0) as dst:
+        dst.write(data.astype(np.uint16))
+    out = tmp_path / "map.tif"
+    args = ["--bands", ",".join(S2_BANDS), "--dates", ",".join(map(str, DATES[:6]))]
+    result = CliRunner().invoke(cli, ["predict", str(bundles["int8"]), str(short), "--out", str(out), *args])
+    assert result.exit_code == 2 and "from any observation" in result.output
+    assert not out.exists()
