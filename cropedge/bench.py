@@ -1,0 +1,605 @@
+"""Benchmark grid: accuracy under shift, size and latency of every model x precision x seed.
+
+The unit of work is a **job**: one training run (model, augmentation on/off, seed, training
+settings). Settings that train on the same source with the same settings share their jobs,
+so a model is trained once and scored on every target of every setting. A job exports its
+run at each precision, times each bundle, and fills one **cell** per result row:
+(setting, target, model, precision, seed, augment, aligned). Precision ``keras`` is the float
+Keras model the bundles are checked against.
+
+Grid folder::
+
+    GRID/grid.json                     what the last call asked for
+    GRID/runs/<job>/                   training runs (cropedge.train run folders)
+    GRID/bundles/<job>/<model>-<precision>/   exported bundles
+    GRID/latency/<model>-<precision>.json     latency of that architecture at that precision
+    GRID/cells/<cell>.json             one result row each, written atomically
+    GRID/results.json, results.csv     every row, rebuilt from cells/ after each call
+
+Every step is resumable: a finished run, bundle, latency file or cell is reused, so a second
+call does no work and a killed grid carries on where it stopped. A failure is a row with a
+status and a reason, never a crash of the whole grid (tracebacks go into the cell's JSON).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import traceback
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from cropedge.atomic import write_json, write_text
+from cropedge.errors import CropEdgeError
+
+KERAS = "keras"  # the float Keras model: the reference row of every job
+SOURCE_SETTING = "source"  # in-domain rows: the held-out validation split of the source
+OK, CHECK_FAILED, FAILED = "ok", "check_failed", "failed"
+STATUS_ICONS = {OK: "✅", CHECK_FAILED: "❎", FAILED: "❌"}
+
+# results.csv columns, in order; per-class F1 (f1_<class>) and latency (lat_b<B>_t<T>_...) follow
+ROW_FIELDS = (
+    "key", "status", "icon", "reason",
+    "setting", "source", "target", "model", "precision", "seed", "augment", "aligned", "season_offset_days",
+    "n", "oa", "macro_f1", "weighted_f1", "val_agreement",
+    "size_bytes", "params", "macs",
+    "runtime", "runtime_version", "tensorflow", "cpu_model", "cpu_flags", "cores",
+    "train_seconds", "job", "bundle", "created",
+)
+LATENCY_STATS = ("median_ms", "p95_ms", "mean_ms", "p5_ms")
+
+
+# --- what the grid holds --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One transfer setting (one recipe): train on ``train.sources``, score on each target.
+
+    Attributes:
+        name: short name (the recipe's file stem, ``cross_hemisphere``), used in cell keys.
+        train: the ``TrainConfig`` every job of this setting starts from.
+        targets: the recipe's ``Target`` entries; one with a ``season_offset`` also gets
+            season-aligned rows.
+        map_unknown_to_other: map predictions outside a target's crop set to ``other``.
+        seeds: the recipe's seeds (the default seed axis).
+    """
+
+    name: str
+    train: object  # cropedge.train.TrainConfig (imported lazily: it imports TensorFlow)
+    targets: tuple = ()
+    map_unknown_to_other: bool = False
+    seeds: tuple[int, ...] = (0,)
+
+    def target(self, name: str):
+        return next(t for t in self.targets if t.name == name)
+
+
+def settings_from_recipes(paths: Iterable[str | Path], data: str | Path | None = None) -> list[Setting]:
+    """One ``Setting`` per recipe file; ``data`` replaces the recipes' data path."""
+    from cropedge.recipe import load_recipe
+
+    settings = []
+    for path in paths:
+        recipe = load_recipe(path)
+        config = recipe.config if data is None else replace(recipe.config, data=str(Path(data).resolve()))
+        settings.append(Setting(Path(path).stem, config, recipe.targets, recipe.map_unknown_to_other, recipe.seeds))
+    names = [s.name for s in settings]
+    if len(set(names)) != len(names):
+        raise CropEdgeError(f"recipes with the same file name ({', '.join(names)}): rename one, names label the rows")
+    return settings
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One result row's identity."""
+
+    setting: str
+    target: str
+    model: str
+    precision: str
+    seed: int
+    augment: bool
+    aligned: bool = False
+
+    @property
+    def key(self) -> str:
+        aug = "aug" if self.augment else "noaug"
+        return "__".join(
+            (self.setting, self.target, self.model, self.precision, f"s{self.seed}", aug, "aligned" if self.aligned else "raw")
+        )
+
+    def identity(self) -> dict:
+        return {
+            "key": self.key,
+            "setting": self.setting,
+            "target": self.target,
+            "model": self.model,
+            "precision": self.precision,
+            "seed": self.seed,
+            "augment": self.augment,
+            "aligned": self.aligned,
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run and the cells it fills."""
+
+    name: str
+    config: object  # TrainConfig
+    cells: tuple[Cell, ...]
+    settings: tuple[Setting, ...]
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+
+@dataclass(frozen=True)
+class LatencyOptions:
+    """How bundles are timed: every batch size with every thread count."""
+
+    batches: tuple[int, ...] = (1, 256)
+    threads: tuple[int, ...] = (1, 0)  # 0 = all available cores
+    warmup: int = 3
+    runs: int = 20
+    max_seconds: float = 5.0
+
+    def resolved_threads(self) -> tuple[int, ...]:
+        from cropedge.latency import available_threads
+
+        return tuple(sorted({t if t > 0 else available_threads() for t in self.threads}))
+
+    def to_dict(self) -> dict:
+        return {"batches": list(self.batches), "threads": list(self.resolved_threads()), "warmup": self.warmup,
+                "runs": self.runs, "max_seconds": self.max_seconds}
+
+
+def job_name(config) -> str:
+    """``<model>-<aug|noaug>-s<seed>-<hash of the training settings>``: readable and unique."""
+    digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{config.model}-{'aug' if config.augment else 'noaug'}-s{config.seed}-{digest}"
+
+
+def plan(
+    settings: Iterable[Setting],
+    models: Iterable[str],
+    precisions: Iterable[str],
+    seeds: Iterable[int],
+    augment: Iterable[bool],
+    epochs: int | None = None,
+) -> list[Job]:
+    """Every job and its cells, sorted by job name (the order shards are dealt from)."""
+    settings, precisions = list(settings), [KERAS, *[p for p in precisions if p != KERAS]]
+    jobs: dict[str, tuple[object, list[Cell], list[Setting]]] = {}
+    for s in settings:
+        for model in models:
+            for seed in seeds:
+                for aug in augment:
+                    changes = {"model": model, "seed": int(seed), "augment": bool(aug)}
+                    if epochs is not None:
+                        changes["epochs"] = int(epochs)
+                    config = replace(s.train, **changes)
+                    name = job_name(config)
+                    _, cells, owners = jobs.setdefault(name, (config, [], []))
+                    owners.append(s)
+                    cells.extend(_setting_cells(s, model, precisions, int(seed), bool(aug)))
+    out = []
+    for name, (config, cells, owners) in sorted(jobs.items()):
+        source = "+".join(config.sources)
+        cells += [Cell(SOURCE_SETTING, source, config.model, p, config.seed, config.augment) for p in precisions]
+        out.append(Job(name, config, tuple(dict.fromkeys(cells)), tuple(owners)))
+    _check_unique(out)
+    return out
+
+
+def _setting_cells(s: Setting, model: str, precisions: list[str], seed: int, aug: bool) -> list[Cell]:
+    return [
+        Cell(s.name, t.name, model, p, seed, aug, aligned)
+        for t in s.targets
+        for aligned in ((False, True) if t.season_offset not in (None, 0) else (False,))
+        for p in precisions
+    ]
+
+
+def _check_unique(jobs: list[Job]) -> None:
+    owner: dict[str, str] = {}
+    for job in jobs:
+        for cell in job.cells:
+            if owner.setdefault(cell.key, job.name) != job.name:
+                raise CropEdgeError(
+                    f"two training set-ups both fill {cell.key}: give settings with different training "
+                    "data or options different names"
+                )
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"K/N"`` (1 <= K <= N) -> (K, N); None -> (1, 1)."""
+    if text is None:
+        return 1, 1
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise CropEdgeError(f"--shard {text!r}: write it as K/N, e.g. 2/4 for the second of four shards") from None
+    if not 1 <= k <= n:
+        raise CropEdgeError(f"--shard {text}: K must be between 1 and N")
+    return k, n
+
+
+def shard(jobs: list[Job], k: int, n: int) -> list[Job]:
+    """Shard ``k`` of ``n``: round-robin over jobs sorted by name, so shards differ by at most one
+    job, every cell belongs to exactly one shard, and a job (one training run) is never split."""
+    ordered = sorted(jobs, key=lambda j: j.name)
+    return [job for i, job in enumerate(ordered) if i % n == k - 1]
+
+
+# --- the cell store -------------------------------------------------------------------
+
+
+def cell_path(grid: Path, cell: Cell) -> Path:
+    return grid / "cells" / f"{cell.key}.json"
+
+
+def load_cell(grid: Path, cell: Cell) -> dict | None:
+    try:
+        return json.loads(cell_path(grid, cell).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_done(row: dict | None, job: Job, retry_failed: bool) -> bool:
+    """A cell is done when it holds this job's result (not a stale one) and is not a failure to retry."""
+    return row is not None and row.get("job") == job.name and not (retry_failed and row.get("status") == FAILED)
+
+
+def read_rows(grid: str | Path) -> list[dict]:
+    """All result rows of a grid folder (from cells/, the source of truth)."""
+    grid = Path(grid)
+    if not (grid / "cells").is_dir():
+        raise CropEdgeError(f"{grid}: no cells/ folder; is it a grid made by 'cropedge bench'?")
+    rows = []
+    for path in sorted((grid / "cells").glob("*.json")):
+        try:
+            rows.append(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError:
+            raise CropEdgeError(f"{path}: not valid JSON; delete it and run 'cropedge bench' again") from None
+    return rows
+
+
+def flat_row(row: dict) -> dict:
+    """One CSV row: scalars, ``f1_<class>`` per class and ``lat_b<B>_t<T>_<stat>`` / ``pps_b<B>_t<T>``."""
+    flat = {k: row.get(k) for k in ROW_FIELDS}
+    for cls, f1 in (row.get("per_class_f1") or {}).items():
+        flat[f"f1_{cls}"] = f1
+    for lat in row.get("latency") or []:
+        tag = f"b{lat['batch']}_t{lat['threads']}"
+        for stat in LATENCY_STATS:
+            flat[f"lat_{tag}_{stat}"] = lat[stat]
+        flat[f"pps_{tag}"] = lat["pixels_per_s"]
+    return flat
+
+
+def write_results(grid: str | Path, rows: list[dict] | None = None) -> list[dict]:
+    """Rebuild ``results.json`` and ``results.csv`` from the cells (atomically)."""
+    grid = Path(grid)
+    rows = read_rows(grid) if rows is None else rows
+    write_json(grid / "results.json", rows)
+    flats = [flat_row(r) for r in rows]
+    columns = list(dict.fromkeys([*ROW_FIELDS, *(k for f in flats for k in f)]))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in f.items()} for f in flats)
+    write_text(grid / "results.csv", buf.getvalue())
+    return rows
+
+
+def below_floor(rows: Iterable[dict], min_oa: float) -> list[dict]:
+    """Rows that ran fine (status ok) but whose overall accuracy is under ``min_oa``."""
+    return [r for r in rows if r.get("status") == OK and r.get("oa") is not None and r["oa"] < min_oa]
+
+
+# --- running the grid -----------------------------------------------------------------
+
+
+@dataclass
+class GridSummary:
+    """What one ``run_grid`` call did (counts of this call) and every row of the grid."""
+
+    jobs: int = 0
+    cells: int = 0
+    trained: int = 0
+    exported: int = 0
+    evaluated: int = 0
+    skipped: int = 0
+    rows: list = field(default_factory=list)
+
+    def counts(self) -> dict:
+        return {k: getattr(self, k) for k in ("jobs", "cells", "trained", "exported", "evaluated", "skipped")}
+
+
+def run_grid(
+    settings: list[Setting],
+    out: str | Path,
+    models: Iterable[str],
+    precisions: Iterable[str],
+    seeds: Iterable[int],
+    augment: Iterable[bool] = (True,),
+    epochs: int | None = None,
+    export_profile=None,
+    latency: LatencyOptions = LatencyOptions(),
+    shard_of: tuple[int, int] = (1, 1),
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> GridSummary:
+    """Train, export, time and score every cell of this shard that is not done yet.
+
+    Args:
+        settings: transfer settings (``settings_from_recipes``).
+        out: the grid folder.
+        models, precisions, seeds, augment: the grid's axes (``keras`` rows are always added).
+        epochs: overrides the recipes' training epochs.
+        export_profile: ``DeviceProfile`` for export (calibration samples, QAT epochs,
+            self-check threshold); default: generic CPU.
+        latency: batch sizes, thread counts, warm-up and runs of the latency measurement.
+        shard_of: (K, N): run only shard K of N (``shard``).
+        retry_failed: run failed (❌) cells again instead of keeping them.
+        progress: show a progress bar and one line per step.
+
+    Returns:
+        Counts of what this call did, and all rows of the grid folder.
+    """
+    from cropedge.export import get_precision
+
+    precisions = list(dict.fromkeys(precisions))
+    for p in precisions:
+        get_precision(p)  # unknown names are a user error before any work starts
+    grid = Path(out)
+    jobs = shard(plan(settings, list(models), precisions, list(seeds), list(augment), epochs), *shard_of)
+    summary = GridSummary(jobs=len(jobs), cells=sum(len(j.cells) for j in jobs))
+    write_json(grid / "grid.json", {
+        "settings": {s.name: {"sources": list(s.train.sources), "targets": [t.name for t in s.targets]} for s in settings},
+        "models": list(models), "precisions": precisions, "seeds": list(seeds), "augment": list(augment),
+        "epochs": epochs, "latency": latency.to_dict(), "shard": f"{shard_of[0]}/{shard_of[1]}",
+    })
+    runner = _Runner(grid, latency, export_profile, progress)
+    from tqdm import tqdm
+
+    with tqdm(total=summary.cells, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
+        runner.bar = bar
+        for i, job in enumerate(jobs, 1):
+            bar.set_description(f"job {i}/{len(jobs)} {job.name}")
+            runner.run_job(job, retry_failed, summary)
+    summary.rows = write_results(grid)
+    return summary
+
+
+class _Runner:
+    """Does one job at a time: train (or reuse), export, time, score; writes one cell per row."""
+
+    def __init__(self, grid: Path, latency: LatencyOptions, export_profile, progress: bool):
+        from cropedge.latency import cpu_info
+        from cropedge.runtime import resolve_interpreter
+        from cropedge.versions import package_versions
+
+        self.grid, self.latency, self.export_profile, self.progress = grid, latency, export_profile, progress
+        _, runtime = resolve_interpreter()
+        self.env = {**cpu_info(), "runtime": runtime["runtime"], "runtime_version": runtime["version"],
+                    "tensorflow": package_versions().get("tensorflow")}
+        self.data: dict[tuple, object] = {}
+        self.bar = None
+
+    def say(self, message: str) -> None:
+        if self.progress:
+            self.bar.write(message)
+
+    # -- one job ---------------------------------------------------------------------
+
+    def run_job(self, job: Job, retry_failed: bool, summary: GridSummary) -> None:
+        pending = [c for c in job.cells if not is_done(load_cell(self.grid, c), job, retry_failed)]
+        summary.skipped += len(job.cells) - len(pending)
+        self.bar.update(len(job.cells) - len(pending))
+        if not pending:
+            return
+        run_dir = self.grid / "runs" / job.name
+        try:
+            run, trained = self._train(job, run_dir)
+            summary.trained += trained
+        except Exception as exc:  # noqa: BLE001 - a failed run is a row, the grid goes on
+            self._fail(job, pending, f"training failed: {_reason(exc)}", exc)
+            return
+        bundles, made = self._bundles(job, run_dir, [c.precision for c in pending if c.precision != KERAS])
+        summary.exported += made
+        for cell in pending:
+            self._cell(job, run, cell, bundles.get(cell.precision))
+            summary.evaluated += 1
+            self.bar.update(1)
+
+    def _train(self, job: Job, run_dir: Path):
+        from cropedge.run import Run
+
+        try:
+            return Run(run_dir), 0
+        except CropEdgeError:
+            pass  # not there or not finished: train (train_run resumes an unfinished run)
+        from cropedge.train import train_run
+
+        self.say(f"{job.name}: training {job.model} on {'+'.join(job.config.sources)} "
+                 f"({'with' if job.config.augment else 'without'} augmentation, seed {job.config.seed}, "
+                 f"{job.config.epochs} epochs)")
+        train_run(job.config, run_dir, verbose=0, callbacks=[self._epoch_callback(job)])
+        run = Run(run_dir)
+        self.say(f"{job.name}: trained in {run.meta.get('train_seconds', 0):.0f} s, validation macro-F1 "
+                 f"{run.meta['validation']['macro_f1']:.3f}")
+        return run, 1
+
+    def _epoch_callback(self, job: Job):
+        from cropedge.backend import keras
+
+        bar, epochs = self.bar, job.config.epochs
+
+        class _Epochs(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                f1 = (logs or {}).get("val_macro_f1")
+                bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}" + (f" val F1 {f1:.3f}" if f1 is not None else ""))
+
+        return _Epochs()
+
+    def _bundles(self, job: Job, run_dir: Path, precisions: list[str]) -> tuple[dict, int]:
+        """{precision: bundle folder, or the exception that stopped its export}, and how many
+        were exported now; finished bundle folders are reused."""
+        from cropedge.bundle import load_bundle
+        from cropedge.export import export_run, get_precision
+
+        out = self.grid / "bundles" / job.name
+        folders = {p: out / f"{job.model}{get_precision(p).suffix}" for p in dict.fromkeys(precisions)}
+        missing = []
+        for p, folder in folders.items():
+            try:
+                load_bundle(folder)
+            except CropEdgeError:
+                missing.append(p)
+        result: dict = dict(folders)
+        if not missing:
+            return result, 0
+        self.say(f"{job.name}: exporting {', '.join(missing)}")
+        try:  # one call shares the loaded model and its validation predictions
+            export_run(run_dir, missing, out, profile=self.export_profile, quiet=True)
+        except Exception:  # noqa: BLE001 - find which precision failed, keep the others
+            for p in missing:
+                try:
+                    export_run(run_dir, [p], out, profile=self.export_profile, quiet=True)
+                except Exception as exc:  # noqa: BLE001 - a failed export is a row
+                    result[p] = exc
+                    self.say(f"{STATUS_ICONS[FAILED]} {job.name}: {p} export failed: {_reason(exc)}")
+        return result, sum(not isinstance(result[p], Exception) for p in missing)
+
+    # -- one cell --------------------------------------------------------------------
+
+    def _cell(self, job: Job, run, cell: Cell, bundle) -> None:
+        row = {**cell.identity(), "source": "+".join(job.config.sources), "job": job.name,
+               "train_seconds": run.meta.get("train_seconds"), "params": run.meta.get("params"),
+               "macs": run.meta.get("macs"), **self.env}
+        if isinstance(bundle, Exception):
+            self._write(row, FAILED, f"export failed: {_reason(bundle)}", bundle, announce=False)
+            return
+        try:
+            dataset, setting = self._target_data(job, run, cell)
+            offset = self._offset(run, cell, setting, dataset)
+            if cell.precision == KERAS:
+                model, problems = run, []
+                row["size_bytes"] = (run.path / "model.keras").stat().st_size
+            else:
+                model, problems = self._lite(bundle, row)
+            row.update(self._score(model, dataset, setting, cell, offset))
+        except Exception as exc:  # noqa: BLE001
+            self._write(row, FAILED, f"evaluation failed: {_reason(exc)}", exc)
+            return
+        self._write(row, CHECK_FAILED if problems else OK, "; ".join(problems))
+
+    def _lite(self, bundle: Path, row: dict):
+        """The bundle's LiteModel, its size, export check, latency; problems of its checks."""
+        from cropedge.runtime import LiteModel
+
+        model = LiteModel(bundle)
+        meta = model.meta
+        check = meta.get("self_check") or {}
+        problems = []
+        if check and not check.get("passed", True):
+            problems.append(f"export self-check: agreement with Keras {check['agreement']:.1%} "
+                            f"< {check['threshold']:.1%} on the source validation split")
+        problems += (meta.get("mcu") or {}).get("problems", [])
+        row.update(size_bytes=meta["model_bytes"], val_agreement=check.get("agreement"),
+                   bundle=str(bundle.relative_to(self.grid)), latency=self._latency(bundle, meta))
+        return model, problems
+
+    def _latency(self, bundle: Path, meta: dict) -> list[dict]:
+        """Latency of this model at this precision, measured once per grid (weights do not change it)."""
+        from cropedge.latency import measure_bundle
+
+        path = self.grid / "latency" / f"{meta['model']}-{meta['precision']}.json"
+        options = self.latency.to_dict()
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved["options"] == options:
+                return saved["stats"]
+        except (OSError, ValueError, KeyError):
+            pass
+        self.say(f"timing {meta['model']}-{meta['precision']}")
+        stats = [
+            measure_bundle(bundle, b, t, self.latency.warmup, self.latency.runs, self.latency.max_seconds).to_dict()
+            for b in self.latency.batches for t in options["threads"]
+        ]
+        write_json(path, {"options": options, "bundle": str(bundle), "env": self.env, "stats": stats})
+        return stats
+
+    def _target_data(self, job: Job, run, cell: Cell):
+        """The cell's samples (cached per grid call) and its setting (None for source rows)."""
+        from cropedge.data import load_regions
+
+        if cell.setting == SOURCE_SETTING:
+            key = ("val", job.name)
+            if key not in self.data:
+                self.data[key] = run.val_data()
+            return self.data[key], None
+        setting = next(s for s in job.settings if s.name == cell.setting)
+        regions = setting.target(cell.target).regions
+        key = (job.config.data, tuple(regions))
+        if key not in self.data:
+            self.data[key] = load_regions(job.config.data, list(regions), **job.config.data_options)
+        return self.data[key], setting
+
+    def _offset(self, run, cell: Cell, setting: Setting | None, dataset) -> dict | None:
+        """Season alignment of an aligned cell, resolved once per run and target (``auto`` is
+        estimated from the target's unlabelled series), so every precision is moved alike."""
+        if not cell.aligned:
+            return None
+        from cropedge.align import resolve_offset
+
+        key = ("offset", run.path, cell.setting, cell.target)
+        if key not in self.data:
+            spec = setting.target(cell.target).season_offset
+            self.data[key] = resolve_offset(spec, dataset.x, dataset.bands, run.meta.get("source_ndvi_curve"))
+        return self.data[key]
+
+    def _score(self, model, dataset, setting: Setting | None, cell: Cell, offset: dict | None) -> dict:
+        from cropedge.evaluate import evaluate_run
+
+        if setting is None:
+            result = evaluate_run(model, dataset)
+        else:
+            result = evaluate_run(model, dataset, setting.map_unknown_to_other, setting.target(cell.target).crops,
+                                  season_offset=offset["days"] if offset else None)
+        keep = ("n", "oa", "macro_f1", "weighted_f1", "per_class_f1", "support", "confusion", "classes",
+                "unseen_classes", "map_unknown_to_other")
+        return {**{k: result[k] for k in keep if k in result},
+                "season_offset_days": result["season_alignment"]["days"],
+                "season_alignment": offset or result["season_alignment"]}
+
+    def _write(self, row: dict, status: str, reason: str, exc: BaseException | None = None,
+               announce: bool = True) -> None:
+        row.update(status=status, icon=STATUS_ICONS[status], reason=reason,
+                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        if exc is not None:
+            row["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            if announce:
+                self.say(f"{STATUS_ICONS[status]} {row['key']}: {reason}")
+        write_json(cell_path(self.grid, Cell(**{k: row[k] for k in (
+            "setting", "target", "model", "precision", "seed", "augment", "aligned")})), row)
+
+    def _fail(self, job: Job, cells: list[Cell], reason: str, exc: BaseException) -> None:
+        self.say(f"{STATUS_ICONS[FAILED]} {job.name}: {reason}")
+        for cell in cells:
+            self._write({**cell.identity(), "source": "+".join(job.config.sources), "job": job.name, **self.env},
+                        FAILED, reason, exc, announce=False)
+            self.bar.update(1)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, CropEdgeError) else f"{type(exc).__name__}: {text}"

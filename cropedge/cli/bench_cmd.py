@@ -1,0 +1,122 @@
+"""``cropedge bench`` and ``cropedge report``: the accuracy / size / latency grid and its report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
+
+RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
+# exit status when an ok row misses --min-oa: 1 like a failed test (2 is for usage errors)
+BELOW_FLOOR_EXIT = 1
+
+
+class IntList(click.ParamType):
+    """``1,256`` -> (1, 256); ``all`` (threads) -> 0, meaning every available core."""
+
+    name = "N,N,..."
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            items = tuple(0 if v.strip() == "all" else int(v) for v in str(value).split(",") if v.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers (or 'all')", param, ctx)
+        if not items or min(items) < 0:
+            self.fail(f"{value!r} must list positive integers", param, ctx)
+        return items
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+
+@click.command("bench")
+@click.option("--recipe", "recipes", multiple=True, required=True, type=RECIPE,
+              help="Transfer setting (training/*.toml); repeat for several. Settings with the same source share runs.")
+@click.option("--data", type=click.Path(exists=True, path_type=Path),
+              help="Data folder (CropGlobe .npz per region) replacing the recipes' data path.")
+@click.option("--out", "grid", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Grid folder; a second call resumes it and skips finished cells.")
+@click.option("--models", help="Comma-separated model names [the recipes' models].")
+@click.option("--precisions", default="float32,float16,int8,int8-qat", show_default=True,
+              help="Comma-separated export precisions (a 'keras' float row is always added).")
+@click.option("--seeds", type=POSITIVE_INT, help="Number of seeds, 0..N-1 [the recipes' seed lists].")
+@click.option("--epochs", type=POSITIVE_INT, help="Training epochs, overriding the recipes.")
+@click.option("--augment", type=click.Choice(["on", "off", "both"]), default="on", show_default=True,
+              help="Train with augmentation, without, or both (the report then compares them).")
+@click.option("--profile", "export_profile", help="Export profile (export/*.toml or a name): calibration, QAT "
+              "epochs, self-check threshold [generic CPU].")
+@click.option("--batches", type=IntList(), default="1,256", show_default=True, help="Batch sizes timed.")
+@click.option("--threads", type=IntList(), default="1,all", show_default=True,
+              help="Interpreter thread counts timed ('all' = every available core).")
+@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed calls first.")
+@click.option("--runs", type=POSITIVE_INT, default=20, show_default=True, help="Timed calls (at most).")
+@click.option("--min-oa", type=click.FloatRange(0, 1), help=f"Exit {BELOW_FLOOR_EXIT} when an ok row's OA is below this.")
+@click.option("--shard", help="K/N: run only the K-th of N shares of the jobs (merge with 'cropedge report').")
+@click.option("--retry-failed", is_flag=True, help="Run failed cells again instead of keeping their rows.")
+@quiet_option
+@json_option
+def bench(recipes, data, grid, models, precisions, seeds, epochs, augment, export_profile, batches, threads,
+          warmup, runs, min_oa, shard, retry_failed, quiet, as_json) -> None:
+    """Train, export, time and score every model x precision x seed on every target of the recipes.
+
+    One row per (setting, target, model, precision, seed, augment, aligned) in GRID/results.csv
+    and GRID/results.json; a failure is a row with status and reason (✅ ok, ❎ exported but
+    check failed, ❌ failed), not a crash. See docs/bench.md.
+    """
+    from cropedge.bench import LatencyOptions, below_floor, parse_shard, run_grid, settings_from_recipes
+    from cropedge.report import grid_table
+
+    settings = settings_from_recipes(recipes, data)
+    model_list = _names(models) or list(dict.fromkeys(s.train.model for s in settings))
+    seed_list = list(range(seeds)) if seeds else sorted({seed for s in settings for seed in s.seeds})
+    summary = run_grid(
+        settings, grid, model_list, _names(precisions) or [], seed_list,
+        augment={"on": (True,), "off": (False,), "both": (False, True)}[augment],
+        epochs=epochs, export_profile=export_profile,
+        latency=LatencyOptions(batches=batches, threads=threads, warmup=warmup, runs=runs),
+        shard_of=parse_shard(shard), retry_failed=retry_failed, progress=not (quiet or as_json),
+    )
+    low = below_floor(summary.rows, min_oa) if min_oa is not None else []
+    counts = summary.counts()
+    text = "\n".join([
+        grid_table(summary.rows),
+        f"{grid / 'results.csv'}: {len(summary.rows)} rows. This call: {counts['trained']} run(s) trained, "
+        f"{counts['exported']} bundle(s) exported, {counts['evaluated']} cell(s) scored, "
+        f"{counts['skipped']} finished cell(s) skipped.",
+        *[f"below --min-oa {min_oa}: {r['key']} OA {r['oa']:.3f}" for r in low],
+    ])
+    emit({**counts, "grid": str(grid), "rows": len(summary.rows), "below_min_oa": [r["key"] for r in low]},
+         as_json, quiet, text)
+    if low:
+        sys.exit(BELOW_FLOOR_EXIT)
+
+
+@click.command("report")
+@click.argument("grids", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report folder [GRID/report].")
+@click.option("--profile", help="Device profile with the latency budget (export/*.toml or a name) [pi4].")
+@quiet_option
+@json_option
+def report(grids, out, profile, quiet, as_json) -> None:
+    """Build report.html (self-contained), report.md and PNG figures from one or more grid folders.
+
+    Pass every shard's folder to merge them. The report says what to ship per transfer
+    setting: the most accurate bundle within the profile's latency budget.
+    """
+    from cropedge.report import build_report
+
+    result = build_report(list(grids), out or grids[0] / "report", profile)
+    text = "\n".join([*(f"* {line.replace('**', '')}" for line in result["ship"].values()),
+                      f"report: {result['report_html']}"])
+    emit({k: (str(v) if isinstance(v, Path) else v) for k, v in result.items() if k != "figures"}
+         | {"figures": [str(f) for f in result["figures"]]}, as_json, quiet, text)
+
+
+COMMANDS = [bench, report]
