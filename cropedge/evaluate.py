@@ -71,7 +71,8 @@ def evaluate_run(
     """Score ``run`` on a target ``dataset``.
 
     Args:
-        run: A finished run (or its folder).
+        run: A finished run (or its folder), or an exported bundle's ``runtime.LiteModel``
+            (anything with ``classes``, ``check_dataset``, ``predict_proba``, ``season_offset_days``).
         dataset: Target samples on the year grid, with the run's bands.
         map_unknown_to_other: Turn predictions outside the target's crop set into ``other``.
         crops: The target's crop set; default ``REFERENCE_CROPS`` of its region (no remapping
@@ -83,7 +84,7 @@ def evaluate_run(
         ``classification_report`` keys plus ``regions``, ``n_excluded``, ``unseen_classes``,
         ``season_alignment`` and ``map_unknown_to_other``.
     """
-    run = run if isinstance(run, Run) else Run(run)
+    run = Run(run) if isinstance(run, (str, Path)) else run
     run.check_dataset(dataset)
     y, unseen = map_target_labels(dataset, run.classes)
     if season_offset is None:
