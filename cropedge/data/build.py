@@ -31,8 +31,9 @@ def import_optional(module: str, what: str) -> ModuleType:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A library exception as a short clause for a one-line message."""
-    return " ".join(str(exc).split())[:120] or type(exc).__name__
+    """A library exception as a short clause for a one-line message (cut at a word)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 100 else text[:100].rsplit(" ", 1)[0] + " ..."
 
 
 def mask_nodata(x: np.ndarray, nodata: Sequence[float] = ()) -> np.ndarray:
@@ -122,7 +123,10 @@ def to_year_dataset(
     doy = np.asarray(doy, dtype=np.float64)
     notes = list(notes)
     if not (doy.size == YEAR_STEPS and np.array_equal(doy, YEAR_DOY)):
-        x = resample_to_year_grid(x, doy)
+        try:
+            x = resample_to_year_grid(x, doy)
+        except CropEdgeError as exc:  # say which file
+            raise CropEdgeError(f"{source}: {exc}") from None
         notes.append(f"resampled {doy.size} dates onto the {YEAR_STEPS}-step 5-day year grid")
     if labels is None:
         y, classes = np.full(len(x), -1, dtype=np.int64), tuple(classes or ())

@@ -26,6 +26,7 @@ from cropedge.data.dataset import Dataset
 from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, evenly_spaced_doy
 from cropedge.errors import CropEdgeError
 
+_ZIP_MAGIC = b"PK\x03\x04"
 FEATURE_KEYS = ("fea", "x", "X", "features")
 LABEL_KEYS = ("lbl", "y", "labels", "label")
 
@@ -41,10 +42,11 @@ def read_npz(path: str | Path, *, classes: Sequence[str] | None = None, nodata: 
     """
     path = Path(path)
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise CropEdgeError(f"{path}: holds a single array, not an .npz archive; save fea and lbl with np.savez")
-        with archive:
+        with open(path, "rb") as fh:
+            magic = fh.read(len(_ZIP_MAGIC))
+        if magic != _ZIP_MAGIC:  # np.load would try to unpickle it
+            raise CropEdgeError(f"{path}: not an .npz archive (no zip signature); save fea and lbl with np.savez")
+        with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         raise CropEdgeError(f"{path}: not a readable .npz archive ({describe_error(exc)}); check the file or write it again") from exc
@@ -84,7 +86,7 @@ def from_arrays(
         labels, label_classes = _strings(labels), None  # names: their own class list
     else:
         label_classes = _strings(arrays["classes"]) if "classes" in arrays else classes or CROPGLOBE_CLASSES
-    region = _strings(arrays["region"]) if "region" in arrays else [path.stem] * len(x)
+    region = [r or path.stem for r in _strings(arrays["region"])] if "region" in arrays else [path.stem] * len(x)
     return to_year_dataset(
         x, labels, doy, bands=bands, region=region, ids=_strings(arrays["ids"]) if "ids" in arrays else None,
         source=str(path), classes=label_classes, nodata=nodata, notes=notes,

@@ -153,9 +153,9 @@ def resample_to_year_grid(x: np.ndarray, doy: np.ndarray) -> np.ndarray:
     hold NaN for missing observations; it must not span more than a year (see
     ``season_mask``). Dense series (5 days apart or less) give each grid step the mean of
     the valid observations within half a step. Coarser ones (dekads, months) are
-    interpolated linearly between neighbouring observations, nearest at the edges. Either
-    way a grid step next to a missing observation stays NaN, so that ``fill_gaps`` fills
-    and counts it like any other gap.
+    interpolated linearly between neighbouring observations. Either way a grid step next to
+    a missing observation, or more than half a step before the first / after the last one,
+    stays NaN, so that ``fill_gaps`` fills and counts it like any other gap.
     """
     x = np.asarray(x, dtype=np.float32)
     doy = np.asarray(doy, dtype=np.float64)
@@ -192,7 +192,8 @@ def _mean_over(x: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 def _interpolate(x: np.ndarray, days: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Linear interpolation of [..., T] at sorted ``days`` onto ``grid``; NaN where a neighbour is NaN."""
+    """Linear interpolation of [..., T] at sorted ``days`` onto ``grid``; NaN where a neighbour is
+    NaN or the grid step lies more than half a step outside ``days`` (closer, the edge value)."""
     right = np.searchsorted(days, grid, side="left")
     hi = np.minimum(right, days.size - 1)
     exact = days[hi] == grid
@@ -200,7 +201,9 @@ def _interpolate(x: np.ndarray, days: np.ndarray, grid: np.ndarray) -> np.ndarra
     span = days[hi] - days[lo]
     w = np.where(span > 0, (grid - days[lo]) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
     x_lo, x_hi = x[..., lo], x[..., hi]
-    return np.where(w == 0, x_lo, x_lo + w * (x_hi - x_lo)).astype(np.float32)
+    out = np.where(w == 0, x_lo, x_lo + w * (x_hi - x_lo)).astype(np.float32)
+    out[..., (grid < days[0] - STEP_DAYS / 2) | (grid > days[-1] + STEP_DAYS / 2)] = np.nan
+    return out
 
 
 def shift_season(x: np.ndarray, days: float) -> np.ndarray:

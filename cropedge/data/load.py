@@ -127,7 +127,9 @@ def _read_file(path: Path, options: Mapping[str, Any]) -> Dataset:
     wrong = [o for o in options if o not in fmt.options]
     if wrong:
         flags = ", ".join("--" + o.replace("_", "-") for o in wrong)
-        raise CropEdgeError(f"{path}: {flags} not used by {fmt.name} files; leave out")
+        raise CropEdgeError(f"{path}: {flags} not used by {fmt.name} files; leave {'them' if len(wrong) > 1 else 'it'} out")
+    if path.stat().st_size == 0:
+        raise CropEdgeError(f"{path}: the file is empty; check that it was written completely")
     return fmt.reader(path, **options)
 
 
