@@ -69,6 +69,7 @@ class _Key:
 
 
 def _parse(name: str) -> _Key | None:
+    """A column's band and time step; a numbered column without a band has band None."""
     low = name.strip().lower()
     band = band_name(low)
     if band is not None:
@@ -152,7 +153,6 @@ def find_feature_columns(
     )
 
 
-
 def find_band_columns(
     names: Sequence[str], bands: str | Sequence[str] | None = None, what: str = "table"
 ) -> tuple[tuple[str, ...], list[int]]:
@@ -176,7 +176,15 @@ def find_band_columns(
     return keep, [found[b] for b in keep]
 
 
-def _named(names, named, layout, wanted, year, what) -> FeatureColumns:
+def _named(
+    names: Sequence[str],
+    named: list[tuple[int, _Key]],
+    layout: str | None,
+    wanted: tuple[str, ...] | None,
+    year: int | None,
+    what: str,
+) -> FeatureColumns:
+    """Band-named columns -> positions [bands, T] and the day-of-year of each step."""
     kinds = {k.kind for _, k in named}
     if len(kinds) > 1:
         raise CropEdgeError(f"{what}: band columns mix {' and '.join(sorted(kinds))} time steps; use one kind")
@@ -199,8 +207,7 @@ def _named(names, named, layout, wanted, year, what) -> FeatureColumns:
             twin = names[cols[b, slot[k.value]]]
             raise CropEdgeError(f"{what}: columns {twin} and {names[i]} are the same band and time; keep one")
         cols[b, slot[k.value]] = i
-    short = [keep[b] for b in range(len(keep)) if (cols[b] < 0).any()]
-    if short:
+    if (cols < 0).any():
         counts = ", ".join(f"{keep[b]} {(cols[b] >= 0).sum()}" for b in range(len(keep)))
         raise CropEdgeError(
             f"{what}: bands have different numbers of time steps ({counts} of {len(times)}); "
@@ -209,7 +216,9 @@ def _named(names, named, layout, wanted, year, what) -> FeatureColumns:
     found = _layout_of(named)
     if layout is not None and found is not None and layout != found:
         first = ", ".join(names[i] for i, _ in named[:2])
-        raise CropEdgeError(f"{what}: --layout {layout} but the named columns are {found} ({first}, ...): drop --layout")
+        raise CropEdgeError(
+            f"{what}: --layout {layout} but the named columns are {found} ({first}, ...): drop --layout"
+        )
     dates = None
     if kind == "date":
         dates = np.array(times, dtype="datetime64[D]")
@@ -227,7 +236,7 @@ def _named(names, named, layout, wanted, year, what) -> FeatureColumns:
     return FeatureColumns(keep, cols, doy, dates, found or layout or LAYOUTS[0], note)
 
 
-def _layout_of(named) -> str | None:
+def _layout_of(named: list[tuple[int, _Key]]) -> str | None:
     """Band-major when neighbouring columns share a band, time-major when they share a time step."""
     for (_, a), (_, b) in zip(named, named[1:]):
         if a.band == b.band and a.value != b.value:
@@ -237,7 +246,8 @@ def _layout_of(named) -> str | None:
     return None
 
 
-def _bare(bare, layout, bands, what) -> FeatureColumns:
+def _bare(bare: list[tuple[int, _Key]], layout: str | None, bands: tuple[str, ...], what: str) -> FeatureColumns:
+    """Numbered columns -> positions [bands, T], read in the given layout."""
     if layout is None:
         raise CropEdgeError(
             f"{what}: {len(bare)} numbered columns carry no band names: say how to read them with "

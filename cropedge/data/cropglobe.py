@@ -49,7 +49,8 @@ def read_npz(path: str | Path, *, classes: Sequence[str] | None = None, nodata: 
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
-        raise CropEdgeError(f"{path}: not a readable .npz archive ({describe_error(exc)}); check the file or write it again") from exc
+        reason = describe_error(exc)
+        raise CropEdgeError(f"{path}: not a readable .npz archive ({reason}); check the file or write it anew") from exc
     return from_arrays(arrays, path, classes=classes, nodata=nodata)
 
 

@@ -71,6 +71,9 @@ class Dataset:
             )
         self.region = np.asarray(self.region if self.region is not None else [""] * n).astype(str)
         self.ids = np.asarray(self.ids if self.ids is not None else np.arange(n)).astype(str)
+        for name, values in (("region", self.region), ("ids", self.ids)):
+            if values.shape != (n,):
+                raise CropEdgeError(f"{self.source or 'data'}: {n} samples but {values.size} {name} entries")
 
     def __len__(self) -> int:
         return len(self.y)

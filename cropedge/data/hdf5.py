@@ -31,5 +31,6 @@ def read_hdf5(path: str | Path, *, classes: Sequence[str] | None = None, nodata:
         with h5py.File(path, "r") as fh:
             fh.visititems(collect)
     except (OSError, KeyError, ValueError) as exc:
-        raise CropEdgeError(f"{path}: not a readable HDF5 file ({describe_error(exc)}); check the file or write it again") from exc
+        reason = describe_error(exc)
+        raise CropEdgeError(f"{path}: not a readable HDF5 file ({reason}); check the file or write it anew") from exc
     return from_arrays(arrays, path, classes=classes, nodata=nodata)

@@ -47,7 +47,8 @@ def format_summary(s: dict[str, Any]) -> str:
         f"{s['source']}",
         f"  samples    {s['samples']} of {s['samples_read']} read; {left_out}",
         f"  bands      {len(s['bands'])}: {' '.join(s['bands'])}",
-        f"  time steps {s['time_steps']} (day {s['doy_first']:.0f}..{s['doy_last']:.0f}, every {s['step_days']:g} days)",
+        f"  time steps {s['time_steps']} (day {s['doy_first']:.0f}..{s['doy_last']:.0f}, "
+        f"every {s['step_days']:g} days)",
         f"  classes    {len(s['classes'])}: {classes}",
         f"  regions    {len(s['regions'])}: {', '.join(f'{r} {n}' for r, n in s['regions'].items())}",
         f"  filled     {s['values_filled']} values ({100 * s['filled_fraction']:.1f} %) by interpolation in time",

@@ -127,7 +127,8 @@ def _read_file(path: Path, options: Mapping[str, Any]) -> Dataset:
     wrong = [o for o in options if o not in fmt.options]
     if wrong:
         flags = ", ".join("--" + o.replace("_", "-") for o in wrong)
-        raise CropEdgeError(f"{path}: {flags} not used by {fmt.name} files; leave {'them' if len(wrong) > 1 else 'it'} out")
+        them = "them" if len(wrong) > 1 else "it"
+        raise CropEdgeError(f"{path}: {flags} not used by {fmt.name} files; leave {them} out")
     if path.stat().st_size == 0:
         raise CropEdgeError(f"{path}: the file is empty; check that it was written completely")
     return fmt.reader(path, **options)
@@ -135,7 +136,9 @@ def _read_file(path: Path, options: Mapping[str, Any]) -> Dataset:
 
 def _data_files(folder: Path) -> list[Path]:
     suffixes = {s for f in FORMATS for s in f.suffixes}
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes)
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
+    )  # hidden files: unfinished atomic writes
     if not files:
         raise CropEdgeError(f"{folder}: no data files ({', '.join(sorted(suffixes))}) in this folder")
     return files

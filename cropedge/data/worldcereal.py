@@ -6,7 +6,7 @@ Dataset format:
       65535 = no data), ``tile``, ``year``, ``ewoc_code``; dekads or months over up to 17
       months (e.g. 2022-09 .. 2024-01).
     * wide: one row per sample, columns ``OPTICAL-B02-ts0-10m`` .. ``-ts11-``: monthly
-      steps from each row's ``start_date``.
+      steps from each row's ``start_date`` to its ``end_date``.
     * labels: ``ewoc_code`` mapped to class names by a legend of ``class_mappings.json``
       (beside the file; default legend CROPTYPE24). Samples whose class is ``ignore``
       (or whose code is not in the legend) are left out and counted.
@@ -84,7 +84,7 @@ def read_parquet(
     if code:
         labels, label_classes, keep, label_notes = _legend_labels(meta["label"], legend, legend_file, table.path)
     elif legend is not None:
-        raise CropEdgeError(f"{what}: --legend maps {CODE_COLUMN} labels; this table has none (or --label-col is set)")
+        raise CropEdgeError(f"{what}: --legend maps {CODE_COLUMN} labels; there are none here (or --label-col is set)")
     else:
         labels, label_classes, keep, label_notes = meta["label"], classes, np.ones(len(x), dtype=bool), []
     region = meta["region"] if meta["region"] is not None else np.full(len(x), table.path.stem)
@@ -96,7 +96,7 @@ def read_parquet(
 
 
 class _Table:
-    """A Parquet file's column names; columns are read once, on first use, and handed out as numpy."""
+    """A Parquet file: its column names, then the columns a reader needs (``load``), as numpy."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -114,19 +114,24 @@ class _Table:
         try:
             return read()
         except (self._pa.ArrowException, OSError) as exc:
-            raise CropEdgeError(f"{self.path}: not a readable Parquet file ({describe_error(exc)}); check the file") from exc
+            reason = describe_error(exc)
+            raise CropEdgeError(f"{self.path}: not a readable Parquet file ({reason}); check the file") from exc
 
     def floats(self, i: int) -> np.ndarray:
+        """A numeric column as float64, nulls as NaN."""
         pa, column = self._pa, self._table.column(self.names[i])
         if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
             raise CropEdgeError(f"{self.path}: column {self.names[i]} holds {column.type}, not numbers; check --bands")
-        return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)  # nulls -> NaN
+        return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)
 
     def strings(self, i: int, rows: np.ndarray | None = None) -> np.ndarray:
-        values = np.array(["" if v is None else str(v) for v in self._table.column(self.names[i]).to_pylist()], dtype=object)
+        """A column as text (nulls as ""), optionally only at ``rows``."""
+        column = self._table.column(self.names[i]).to_pylist()
+        values = np.array(["" if v is None else str(v) for v in column], dtype=object)
         return values if rows is None else values[rows]
 
     def dates(self, i: int) -> np.ndarray:
+        """A timestamp, date or ISO-text column as datetime64[D]."""
         pa, column = self._pa, self._table.column(self.names[i])
         if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
             return column.to_numpy().astype("datetime64[D]")
@@ -179,28 +184,45 @@ def _season_rows(dates: np.ndarray, row_year: np.ndarray | None, year: int | Non
 def _read_wide(
     table: _Table, others: list[int], bands: str | Sequence[str] | None, year: int | None
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
-    """One row per sample -> ([N, bands, T], T day-of-year, bands, notes); WorldCereal's numbered
-    steps are months from each row's ``start_date``."""
+    """One row per sample -> ([N, bands, T], T day-of-year, bands, notes). Numbered steps run
+    from each row's ``start_date`` to its ``end_date`` when the table has both (WorldCereal)."""
     features = find_feature_columns(table.names, None, bands, year, exclude=others, what=str(table.path))
-    starts = table.names.index("start_date") if "start_date" in table.names else None
-    table.load([*features.columns.ravel(), *others, starts])
+    span = [table.names.index(n) if n in table.names else None for n in ("start_date", "end_date")]
+    table.load([*features.columns.ravel(), *others, *span])
     x = np.stack([table.floats(i) for i in features.columns.ravel()], axis=1).reshape(-1, *features.columns.shape)
-    if starts is None or features.dates is not None:
+    if None in span or features.dates is not None:
         return x, features.doy, features.bands, [f"wide table: {features.note}"]
-    first = _parse_dates(table.strings(starts), f"{table.path}: start_date", unit="M")
-    note = f"wide table: {x.shape[2]} monthly steps from start_date, resampled onto the year grid"
-    return _months_to_year_grid(x, first), YEAR_DOY, features.bands, [note]
+    start, end = (_parse_dates(table.strings(i), f"{table.path}: {table.names[i]}") for i in span)
+    try:
+        year_x, kind = _span_to_year_grid(x, start, end)
+    except CropEdgeError as exc:  # say which file
+        raise CropEdgeError(f"{table.path}: {exc}") from None
+    return year_x, YEAR_DOY, features.bands, [f"wide table: {x.shape[2]} {kind} steps from start_date to end_date"]
 
 
-def _months_to_year_grid(x: np.ndarray, first_month: np.ndarray) -> np.ndarray:
-    """[N, bands, T] monthly steps starting at each row's ``first_month`` -> [N, bands, 73]."""
+def _span_to_year_grid(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, str]:
+    """[N, bands, T] steps from each row's ``start`` to ``end`` -> ([N, bands, 73], "monthly"/"regular")."""
     x = mask_nodata(x)  # before resampling: a no-data value must not be interpolated
     out = np.empty(x.shape[:2] + (YEAR_DOY.size,), dtype=np.float32)
-    for month in np.unique(first_month):
-        rows = first_month == month
-        doy = doy_of_dates((month + np.arange(x.shape[2])).astype("datetime64[D]"))
+    kinds = set()
+    spans, group = np.unique(np.char.add(start.astype(str), end.astype(str)), return_inverse=True)
+    for g in range(spans.size):
+        rows = group == g
+        dates, kind = _step_dates(start[rows][0], end[rows][0], x.shape[2])
+        doy = doy_of_dates(dates)
         out[rows] = resample_to_year_grid(x[rows], np.where(doy < doy[0], doy + 365, doy))
-    return out
+        kinds.add(kind)
+    return out, "/".join(sorted(kinds))
+
+
+def _step_dates(start: np.datetime64, end: np.datetime64, steps: int) -> tuple[np.ndarray, str]:
+    """Dates of ``steps`` steps from ``start`` to ``end``: calendar months when they fit
+    (WorldCereal's monthly composites, labelled by their first day), else evenly spaced days."""
+    months = int((end.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(int))
+    if months == steps - 1:
+        return (start.astype("datetime64[M]") + np.arange(steps)).astype("datetime64[D]"), "monthly"
+    days = int((end - start).astype(int))
+    return start + np.rint(np.arange(steps) * days / max(steps - 1, 1)).astype("timedelta64[D]"), "regular"
 
 
 def _legend_labels(

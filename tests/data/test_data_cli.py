@@ -61,7 +61,8 @@ def test_info_text(tmp_path, reflectance):
 def test_synth_then_info(tmp_path):
     code, text, err = _run("data", "synth", "--out", tmp_path / "syn", "--samples-per-class", "2", "--seed", "1")
     assert code == 0, err
-    assert {p.stem for p in (tmp_path / "syn").glob("*.npz")} == {"ARG", "AUS", "BEL", "CHN", "FRA", "GBR", "NLD", "USA"}
+    regions = {p.stem for p in (tmp_path / "syn").glob("*.npz")}
+    assert regions == {"ARG", "AUS", "BEL", "CHN", "FRA", "GBR", "NLD", "USA"}
     code, text, _ = _run("data", "info", tmp_path / "syn", "--json")
     assert code == 0 and len(json.loads(text)["regions"]) == 8
 
@@ -70,4 +71,5 @@ def test_console_script_error_is_one_line(tmp_path):
     exe = Path(sys.executable).with_name("cropedge")
     proc = subprocess.run([str(exe), "data", "info", str(tmp_path / "missing.npz")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip().splitlines() == [f"cropedge: error: {tmp_path / 'missing.npz'}: no such file or folder; check the path"]
+    expected = f"cropedge: error: {tmp_path / 'missing.npz'}: no such file or folder; check the path"
+    assert proc.stderr.strip().splitlines() == [expected]

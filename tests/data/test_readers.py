@@ -159,3 +159,31 @@ def test_folder_regions_groups_and_shared_classes(tmp_path, reflectance):
     assert grouped.regions() == ["europe"] and len(grouped) == 5
     with pytest.raises(CropEdgeError, match="ARG"):
         load_regions(folder, ["ARG"])
+
+
+def test_parquet_written_here_wide_dekads_and_long(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    dekads = 36
+    ramp = np.arange(dekads, dtype=np.float64) * 100  # rises through the year
+    wide = {f"{b}_t{t}": [ramp[t] + k, 65535] for k, b in enumerate(("B02", "B04", "B08")) for t in range(dekads)}
+    wide |= {"crop": ["rice", "corn"], "start_date": ["2021-01-01"] * 2, "end_date": ["2021-12-21"] * 2}
+    pq.write_table(pa.table(wide), tmp_path / "wide.parquet")
+    ds = load_dataset(tmp_path / "wide.parquet")  # the second row is all no-data: dropped, counted
+    assert ds.bands == ("B2", "B4", "B8") and len(ds) == 1 and ds.dropped == 1
+    assert ds.classes == ("corn", "rice") and ds.y.tolist() == [1]  # the file's classes, even if dropped
+    assert "36 regular steps" in " ".join(ds.notes)
+    assert np.all(np.diff(ds.x[0, 0]) >= 0) and ds.x[0, 0, 0] == 0  # still a ramp, on the year grid
+
+    dates = np.arange(np.datetime64("2020-11-01"), np.datetime64("2021-10-01"), 10)
+    long = {
+        "sample_id": np.repeat(["a", "b"], dates.size), "timestamp": np.tile(dates, 2),
+        "S2-L2A-B02": np.r_[np.full(dates.size, 300), np.full(dates.size, 65535)].astype(np.uint16),
+        "crop": np.repeat(["wheat", "maize"], dates.size),
+    }  # fmt: skip
+    long["S2-L2A-B02"][3] = 65535
+    pq.write_table(pa.table(long), tmp_path / "long.parquet")
+    ds = load_dataset(tmp_path / "long.parquet")
+    assert ds.ids.tolist() == ["a"] and ds.dropped == 1 and ds.filled > 0 and np.all(ds.x == 300)
+    with pytest.raises(CropEdgeError, match="--legend maps ewoc_code"):
+        load_dataset(tmp_path / "long.parquet", legend="CROPTYPE24")
