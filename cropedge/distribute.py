@@ -52,8 +52,10 @@ def select_strategy() -> tf.distribute.Strategy:
 def describe(strategy: tf.distribute.Strategy) -> dict:
     """What the run used, for run.json: strategy name, replicas, workers, device kind."""
     cfg = _tf_config()
+    kinds = (tf.distribute.MultiWorkerMirroredStrategy, tf.distribute.MirroredStrategy)
+    name = next((k.__name__ for k in kinds if isinstance(strategy, k)), "default")
     return {
-        "strategy": type(strategy).__name__.lstrip("_").replace("DefaultDistributionStrategy", "default"),
+        "strategy": name,
         "replicas": int(strategy.num_replicas_in_sync),
         "workers": len(cfg["cluster"].get("worker", [])) + len(cfg["cluster"].get("chief", [])) if cfg else 1,
         "device": "GPU" if tf.config.list_logical_devices("GPU") else "CPU",

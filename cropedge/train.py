@@ -34,6 +34,7 @@ from cropedge.atomic import atomic_path, write_json, write_text
 from cropedge.augment import AugmentConfig, augment_dataset
 from cropedge.backend import keras, tf
 from cropedge.data import load_regions
+from cropedge.data.load import OPTIONS as DATA_OPTIONS
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import Window, shift_season
 from cropedge.data.normalize import BandStats
@@ -117,6 +118,9 @@ class TrainConfig:
             problems.append("learning rate must be > 0")
         if not 0 < self.val_fraction < 1:
             problems.append("validation fraction must be between 0 and 1")
+        unknown = sorted(set(self.data_options) - set(DATA_OPTIONS) - {"groups"})
+        if unknown:
+            problems.append(f"unknown data option(s) {', '.join(unknown)} (known: groups, {', '.join(DATA_OPTIONS)})")
         if len(self.window) != 2 or not 1 <= self.window[0] < self.window[1] <= 365:
             problems.append(f"window {self.window} must be two days of year, first < last, within 1..365")
         if problems:
@@ -447,7 +451,7 @@ def _fit_keras(
     # the saved model is a plain float32 one, built outside any strategy, whatever trained it
     with precision_policy(False):
         final = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, **config.model_options)
-    final.load_weights(best.weights_path)
+    final.set_weights(best.best_weights())
     with atomic_path(out / KERAS_MODEL) as tmp:
         final.save(tmp)
     write_text(out / HISTORY_CSV, _csv(best.history))
@@ -484,6 +488,21 @@ def _train_dataset(config: TrainConfig, parts: _Parts) -> tf.data.Dataset:
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
+def run_train_dataset(run: Any) -> tf.data.Dataset:
+    """A finished run's own training pipeline rebuilt from its folder (same split, season
+    offsets, statistics, augmentation, batch size and seed), to fine-tune the trained model
+    further: quantization-aware training in ``cropedge.export``."""
+    config = TrainConfig.from_dict(run.config)
+    source = run.source_data()
+    x = np.array(source.x, copy=True)
+    offsets = run.source_offsets(source)
+    for days in np.unique(offsets):
+        x[offsets == days] = shift_season(x[offsets == days], float(days))
+    split = run.split()
+    parts = _Parts(x, relabel(source, run.classes), split["train_idx"], split["val_idx"], run.window, run.stats, run.classes)
+    return _train_dataset(config, parts)
+
+
 def _csv(rows: list[dict]) -> str:
     keys = list(dict.fromkeys(k for row in rows for k in row))
     buf = io.StringIO()
@@ -502,7 +521,7 @@ class BestMacroF1(keras.callbacks.Callback):
     restarted by ``BackupAndRestore`` carries on with the same best-so-far.
     """
 
-    STATE, WEIGHTS = "state.json", "best.weights.h5"
+    STATE, WEIGHTS = "state.json", "best_weights.npz"
 
     def __init__(
         self,
@@ -520,10 +539,14 @@ class BestMacroF1(keras.callbacks.Callback):
         self.best_epoch: int | None = None
         self.best_score = -np.inf
         self.best_report: dict | None = None
+        self._best_weights: list[np.ndarray] | None = None
 
-    @property
-    def weights_path(self) -> Path:
-        return self.state_dir / self.WEIGHTS
+    def best_weights(self) -> list[np.ndarray]:
+        """The best epoch's weights, in ``model.get_weights()`` order."""
+        if self._best_weights is None:
+            with np.load(self.state_dir / self.WEIGHTS) as z:
+                self._best_weights = [z[f"w{i}"] for i in range(len(z.files))]
+        return self._best_weights
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         # a plain forward pass on this process's copy of the weights: no collective ops,
@@ -549,11 +572,15 @@ class BestMacroF1(keras.callbacks.Callback):
         improved = report["macro_f1"] > self.best_score
         if improved:
             self.best_epoch, self.best_score, self.best_report = epoch + 1, report["macro_f1"], report
+        if improved:
+            # plain arrays, not save_weights: Keras' weight saving runs collective ops under
+            # multi-worker training, which would hang with only the chief writing
+            self._best_weights = self.model.get_weights()
         if not self.write:
             return
         if improved:
-            with atomic_path(self.weights_path, suffix=".weights.h5") as tmp:  # the suffix picks the format
-                self.model.save_weights(str(tmp))
+            with atomic_path(self.state_dir / self.WEIGHTS, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, **{f"w{i}": w for i, w in enumerate(self._best_weights)})
         state = {
             "history": self.history,
             "best_epoch": self.best_epoch,
