@@ -9,13 +9,14 @@ from typing import Sequence
 import numpy as np
 
 from cropedge.data.dataset import Dataset
-from cropedge.data.grid import YEAR_DOY, YEAR_STEPS, resample_to_year_grid
+from cropedge.data.grid import YEAR_DOY, YEAR_STEPS, doy_of_dates, resample_to_year_grid, season_mask
 from cropedge.errors import CropEdgeError
 
 # uint16 reflectance stores "no data" as its largest value (WorldCereal, many exports);
 # no reflectance reaches it, so it is always treated as missing
 ALWAYS_NODATA = 65535.0
 _MISSING_LABELS = {"", "nan", "na", "n/a", "none", "null"}
+FRACTION_MAX = 2.0  # no real pixel stays this dark in DN; fractions (0..1) always do
 
 
 def import_optional(module: str, what: str) -> ModuleType:
@@ -99,6 +100,45 @@ def _numeric_first(text: str) -> tuple[int, float, str]:
         return (1, 0.0, text)
 
 
+def pivot_long(
+    sample: np.ndarray,
+    dates: np.ndarray,
+    values: np.ndarray,
+    row_year: np.ndarray | None = None,
+    year: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Long-table rows -> series: ([N, bands, D] on the distinct days of one season, [D]
+    day-of-year, index of each sample's first row), samples in file order.
+
+    Args:
+        sample: [R] sample id of each row.
+        dates: [R] datetime64 of each row.
+        values: [R, bands] band values of each row.
+        row_year: [R] calendar year of each row's sample (e.g. the year of its label), or None.
+        year: The calendar year to keep when ``row_year`` is None (default: the commonest).
+    """
+    _, first, inverse = np.unique(sample, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    keep = _season_rows(dates, row_year, year)
+    days, slot = np.unique(doy_of_dates(dates[keep]), return_inverse=True)
+    x = np.full((order.size, values.shape[1], days.size), np.nan, dtype=np.float32)
+    x[rank[inverse][keep], :, slot] = values[keep]
+    return x, days, first[order]
+
+
+def _season_rows(dates: np.ndarray, row_year: np.ndarray | None, year: int | None) -> np.ndarray:
+    """Rows in their sample's season: the sample's year, else ``year`` / the commonest year."""
+    if row_year is None:
+        return season_mask(dates, year)
+    keep = np.zeros(dates.shape, dtype=bool)
+    for value in np.unique(row_year[np.isfinite(row_year)]):
+        rows = row_year == value
+        keep[rows] = season_mask(dates[rows], int(value))
+    return keep
+
+
 def to_year_dataset(
     x: np.ndarray,
     labels: Sequence | np.ndarray | None,
@@ -122,6 +162,8 @@ def to_year_dataset(
     x = mask_nodata(x, nodata)
     doy = np.asarray(doy, dtype=np.float64)
     notes = list(notes)
+    if np.nanmax(np.abs(x), initial=0.0) <= FRACTION_MAX:
+        notes.append(f"all values <= {FRACTION_MAX:g}: reflectance fractions? cropedge expects DN (x 10 000)")
     if not (doy.size == YEAR_STEPS and np.array_equal(doy, YEAR_DOY)):
         try:
             x = resample_to_year_grid(x, doy)

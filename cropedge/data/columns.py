@@ -30,7 +30,7 @@ _BAND_ALIASES = {
     "narrownir": "B8A", "swir1": "B11", "swir16": "B11", "swir2": "B12", "swir22": "B12",
 }  # fmt: skip
 _ALIAS = re.compile(r"(?<![a-z0-9])(" + "|".join(sorted(_BAND_ALIASES, key=len, reverse=True)) + r")(?![a-z0-9])")
-_DATE = re.compile(r"(?<![0-9])((?:19|20)\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?![0-9])")
+_DATE = re.compile(r"(?<![0-9])((?:19|20)\d\d)[-_./]?(0[1-9]|1[0-2])[-_./]?(0[1-9]|[12]\d|3[01])(?![0-9])")
 _DOY = re.compile(r"(?<![a-z0-9])(?:doy|day)[-_.]?(\d{1,3})(?![a-z0-9])")
 _INDEX = re.compile(r"(?<![a-z0-9])(?:t|ts|time|step|date|d|obs)?[-_.]?(\d+)(?![a-z0-9])")
 _BARE = re.compile(r"^(?:f|fea|feat|feature|x|v|var|col|c)?[-_.]?(\d+)$")
@@ -75,7 +75,7 @@ def _parse(name: str) -> _Key | None:
     if band is not None:
         rest = _BAND.sub(" ", low, count=1) if _BAND.search(low) else _ALIAS.sub(" ", low, count=1)
         if m := _DATE.search(rest):
-            return _Key(band, "date", np.datetime64(f"{m.group(1)}-{m.group(2)}-{m.group(3)}", "D"))
+            return _Key(band, "date", _date(m, name))
         if m := _DOY.search(rest):
             return _Key(band, "doy", float(m.group(1)))
         if m := _INDEX.search(rest):
@@ -84,6 +84,33 @@ def _parse(name: str) -> _Key | None:
     if m := _BARE.match(low):
         return _Key(None, "index", int(m.group(1)))
     return None
+
+
+def _date(match: re.Match, text: str) -> np.datetime64:
+    try:
+        return np.datetime64(f"{match.group(1)}-{match.group(2)}-{match.group(3)}", "D")
+    except ValueError:
+        raise CropEdgeError(f"'{text}': {match.group(0)} is not a calendar date") from None
+
+
+def parse_dates(values: Sequence[str], what: str) -> np.ndarray:
+    """Date text (``2023-04-01``, ``2023-04-01T10:30:00Z``, ``20230401``, ``2023/04/01``) -> datetime64[D]."""
+    distinct, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    out = []
+    for text in distinct:
+        match = _DATE.search(text)
+        if match is None:
+            raise CropEdgeError(f"{what}: '{text[:30]}' is not a date like 2023-04-01")
+        out.append(_date(match, f"{what}: {text[:30]}"))
+    return np.array(out, dtype="datetime64[D]")[inverse]
+
+
+def is_long_table(names: Sequence[str], exclude: Sequence[int] = ()) -> bool:
+    """One row per sample and date: a date column and band columns without a time step."""
+    if find_column(names, None, "time") is None:
+        return False
+    keys = [(n, _parse(n)) for i, n in enumerate(names) if i not in set(exclude)]
+    return not any(k is not None and k.band for _, k in keys) and any(band_name(n) for n, _ in keys)
 
 
 @dataclass(frozen=True)
@@ -105,10 +132,6 @@ class FeatureColumns:
     dates: np.ndarray | None
     layout: str
     note: str
-
-    def gather(self, table: np.ndarray) -> np.ndarray:
-        """[N, columns] table -> [N, bands, T] series."""
-        return table[:, self.columns]
 
 
 def find_feature_columns(
@@ -269,11 +292,12 @@ _LABEL_NAMES = ("label", "labels", "class", "classname", "class_name", "crop", "
                 "lbl", "target", "y")  # fmt: skip
 _ID_NAMES = ("id", "sample_id", "sampleid", "pixel_id", "point_id", "fid", "uid", "parcel_id")
 _REGION_NAMES = ("region", "country", "tile", "area", "site")
-ROLE_NAMES = {"label": _LABEL_NAMES, "id": _ID_NAMES, "region": _REGION_NAMES}
+_TIME_NAMES = ("timestamp", "date", "time", "datetime", "acquisition_date", "obs_date")
+ROLE_NAMES = {"label": _LABEL_NAMES, "id": _ID_NAMES, "region": _REGION_NAMES, "time": _TIME_NAMES}
 
 
 def find_column(names: Sequence[str], wanted: str | int | None, role: str, what: str = "table") -> int | None:
-    """Position of the ``role`` column (label, id, region): by name, by position, or by a usual name.
+    """Position of the ``role`` column (label, id, region, time): by name, position or a usual name.
 
     ``wanted`` given but absent is an error; not given and no usual name present gives None.
     """

@@ -1,10 +1,11 @@
-"""CSV tables of pixel time series, one row per sample, in either column layout.
+"""CSV tables of pixel time series: one row per sample (wide) or per sample and date (long).
 
 Dataset format:
     * band-major: ``B2_t0, B2_t1, ..., B2_t72, B3_t0, ...`` (all dates of a band together);
     * time-major: ``date1.B2, date1.B3, ..., date1.B12, date2.B2, ...`` (all bands of a date);
     * columns may name dates (``B02_2023-04-01``) or days of year (``B2_doy121``) instead of
-      step numbers, or be bare numbers (``f0..f729``) read with a given layout and band list.
+      step numbers, or be bare numbers (``f0..f729``) read with a given layout and band list;
+    * long: a sample id column, a ``date`` column and one column per band (``B02``, ...);
     * a label column (``label``, ``class``, ``crop``, ... or ``--label-col``), optional id
       and region columns; without a region column the region is the file name.
 
@@ -16,18 +17,25 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from cropedge.data.build import describe_error, to_year_dataset
-from cropedge.data.columns import FeatureColumns, find_column, find_feature_columns
+from cropedge.data.build import describe_error, pivot_long, to_year_dataset
+from cropedge.data.columns import (
+    find_band_columns,
+    find_column,
+    find_feature_columns,
+    is_long_table,
+    parse_dates,
+)
 from cropedge.data.dataset import Dataset
 from cropedge.errors import CropEdgeError
 
 _DELIMITERS = ",;\t|"
 _MISSING = ("", "na", "n/a", "nan", "null", "none", "-")
 _CHUNK_ROWS = 2048  # rows parsed at once: bounds the memory of the string block
+_ROLES = ("label", "id", "region")
 
 
 def read_csv(
@@ -51,7 +59,7 @@ def read_csv(
         label_col, id_col, region_col: Column name or position; found by usual names when left out.
         classes: Names of numeric labels 0..K-1 (default: the distinct labels are the classes).
         nodata: Extra values that mean "no observation" (e.g. 0); 65535, NaN and inf always do.
-        year: Calendar year to keep when dated columns span more than one year.
+        year: Calendar year to keep when the dates span more than one year.
     """
     path = Path(path)
     try:
@@ -62,34 +70,68 @@ def read_csv(
             fh.seek(0)
             reader = csv.reader(fh, delimiter=max(_DELIMITERS, key=first.count))
             header = [h.strip() for h in next(reader)]
-            roles = {
-                role: find_column(header, wanted, role, str(path))
-                for role, wanted in (("label", label_col), ("id", id_col), ("region", region_col))
-            }
+            wanted = dict(zip(_ROLES, (label_col, id_col, region_col)))
+            roles = {role: find_column(header, wanted[role], role, str(path)) for role in _ROLES}
             others = [i for i in roles.values() if i is not None]
-            features = find_feature_columns(header, layout, bands, year, exclude=others, what=str(path))
-            x, meta = _read_rows(path, reader, header, features, others)
+            if is_long_table(header, others):
+                table = _read_long(path, reader, header, roles, bands, layout, year)
+            else:
+                table = _read_wide(path, reader, header, others, bands, layout, year)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CropEdgeError(f"{path}: not a readable CSV text file ({describe_error(exc)}); check the file") from exc
+    x, doy, band_names, meta, notes = table
     column = {role: meta[:, others.index(i)] for role, i in roles.items() if i is not None}
     return to_year_dataset(
         x,
         column.get("label"),
-        features.doy,
-        bands=features.bands,
+        doy,
+        bands=band_names,
         region=column["region"] if "region" in column else [path.stem] * len(x),
         ids=column.get("id"),
         source=str(path),
         classes=classes,
         nodata=nodata,
-        notes=[f"read {features.layout} columns: {features.note}"],
+        notes=notes,
     )
 
 
+_Bands = str | Sequence[str] | None
+_Table = tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray, list[str]]
+
+
+def _read_wide(
+    path: Path, reader: Iterator[list[str]], header: list[str], others: list[int], bands: _Bands,
+    layout: str | None, year: int | None,
+) -> _Table:  # fmt: skip
+    """One row per sample -> (x [N, bands, T], doy, bands, [N, others] strings, notes)."""
+    features = find_feature_columns(header, layout, bands, year, exclude=others, what=str(path))
+    x, meta = _read_rows(path, reader, header, features.columns, others)
+    return x, features.doy, features.bands, meta, [f"read {features.layout} columns: {features.note}"]
+
+
+def _read_long(
+    path: Path, reader: Iterator[list[str]], header: list[str], roles: dict[str, int | None], bands: _Bands,
+    layout: str | None, year: int | None,
+) -> _Table:  # fmt: skip
+    """One row per sample and date -> (x [N, bands, D], doy, bands, [N, others] strings, notes)."""
+    if layout is not None:
+        raise CropEdgeError(f"{path}: a long table (one row per sample and date) has no --layout; leave it out")
+    if roles["id"] is None:
+        raise CropEdgeError(f"{path}: long table without a sample id column (id, sample_id, ...); give --id-col")
+    band_names, band_pos = find_band_columns(header, bands, str(path))
+    time = find_column(header, None, "time")
+    others = [i for i in roles.values() if i is not None]
+    values, meta = _read_rows(path, reader, header, np.array(band_pos), [*others, time])
+    dates = parse_dates(meta[:, -1], f"{path}: column {header[time]}")
+    x, days, first = pivot_long(meta[:, others.index(roles["id"])], dates, values, year=year)
+    note = f"long table: {days.size} dates of one season, day {days[0]:.0f}..{days[-1]:.0f}"
+    return x, days, band_names, meta[first, :-1], [note]  # fmt: skip
+
+
 def _read_rows(
-    path: Path, reader, header: list[str], features: FeatureColumns, others: list[int]
+    path: Path, reader: Iterator[list[str]], header: list[str], columns: np.ndarray, others: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """All data rows -> ([N, bands, T] float32 values, [N, len(others)] strings of the other columns)."""
+    """All data rows -> (float32 values at ``columns`` [N, *columns.shape], [N, len(others)] strings)."""
     blocks, rows, lines = [], [], []
     for row in reader:
         if not any(cell.strip() for cell in row):
@@ -101,21 +143,21 @@ def _read_rows(
         rows.append(row)
         lines.append(reader.line_num)
         if len(rows) == _CHUNK_ROWS:
-            blocks.append(_parse_block(path, header, rows, lines, features, others))
+            blocks.append(_parse_block(path, header, rows, lines, columns, others))
             rows, lines = [], []
     if rows:
-        blocks.append(_parse_block(path, header, rows, lines, features, others))
+        blocks.append(_parse_block(path, header, rows, lines, columns, others))
     if not blocks:
         raise CropEdgeError(f"{path}: no data rows under the header; a CSV needs one row per sample")
     return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
 def _parse_block(
-    path: Path, header: list[str], rows: list[list[str]], lines: list[int], features: FeatureColumns, others: list[int]
+    path: Path, header: list[str], rows: list[list[str]], lines: list[int], columns: np.ndarray, others: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of strings -> ([n, bands, T] float32, [n, len(others)] label/id/region strings)."""
+    """Rows of strings -> (float32 values at ``columns``, [n, len(others)] strings)."""
     block = np.array(rows, dtype=str)
-    cells = features.gather(block)
+    cells = block[:, columns]
     try:
         values = cells.astype(np.float32)
     except ValueError:
@@ -124,17 +166,15 @@ def _parse_block(
         try:
             values = cells.astype(np.float32)
         except ValueError:
-            _raise_bad_cell(path, header, block, lines, features)
+            _raise_bad_cell(path, header, block, lines, columns)
             raise  # no single cell fails on its own: not the data's fault
     return values, np.char.strip(block[:, others])
 
 
-def _raise_bad_cell(
-    path: Path, header: list[str], block: np.ndarray, lines: list[int], features: FeatureColumns
-) -> None:
+def _raise_bad_cell(path: Path, header: list[str], block: np.ndarray, lines: list[int], columns: np.ndarray) -> None:
     """Name the first cell that is not a number (line and column), as a CropEdgeError."""
     for r, row in enumerate(block):
-        for c in features.columns.ravel():
+        for c in columns.ravel():
             text = row[c].strip()
             if text.lower() in _MISSING:
                 continue

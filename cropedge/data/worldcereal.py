@@ -26,17 +26,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cropedge.data.build import describe_error, import_optional, label_text, mask_nodata, to_year_dataset
-from cropedge.data.columns import find_band_columns, find_column, find_feature_columns
+from cropedge.data.build import (
+    describe_error,
+    import_optional,
+    label_text,
+    mask_nodata,
+    pivot_long,
+    to_year_dataset,
+)
+from cropedge.data.columns import find_band_columns, find_column, find_feature_columns, is_long_table, parse_dates
 from cropedge.data.dataset import Dataset
-from cropedge.data.grid import YEAR_DOY, doy_of_dates, resample_to_year_grid, season_mask
+from cropedge.data.grid import YEAR_DOY, doy_of_dates, resample_to_year_grid
 from cropedge.errors import CropEdgeError
 
 LEGEND_FILE = "class_mappings.json"
 DEFAULT_LEGEND = "CROPTYPE24"
 IGNORE = "ignore"
 CODE_COLUMN = "ewoc_code"
-_TIME_NAMES = ("timestamp", "date", "time", "datetime", "acquisition_date", "obs_date")
 
 
 def read_parquet(
@@ -74,8 +80,8 @@ def read_parquet(
         "region": find_column(names, region_col, "region", what),
     }
     others = [i for i in roles.values() if i is not None]
-    time = next((i for i, n in enumerate(names) if n.lower() in _TIME_NAMES), None)
-    if time is not None:
+    if is_long_table(names, others):
+        time = find_column(names, None, "time")
         x, doy, band_names, first_rows, notes = _read_long(table, time, roles["id"], others, bands, year)
     else:
         x, doy, band_names, notes = _read_wide(table, others, bands, year)
@@ -135,15 +141,7 @@ class _Table:
         pa, column = self._pa, self._table.column(self.names[i])
         if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
             return column.to_numpy().astype("datetime64[D]")
-        return _parse_dates(self.strings(i), f"{self.path}: column {self.names[i]}")
-
-
-def _parse_dates(values: np.ndarray, what: str, unit: str = "D") -> np.ndarray:
-    cut = 7 if unit == "M" else 10
-    try:
-        return np.array([str(v)[:cut] for v in values], dtype=f"datetime64[{unit}]")
-    except ValueError as exc:
-        raise CropEdgeError(f"{what} does not hold dates like 2023-04-01 ({describe_error(exc)})") from exc
+        return parse_dates(self.strings(i), f"{self.path}: column {self.names[i]}")
 
 
 def _read_long(
@@ -156,29 +154,11 @@ def _read_long(
     band_names, band_pos = find_band_columns(table.names, bands, str(table.path))
     year_col = table.names.index("year") if year is None and "year" in table.names else None
     table.load([*band_pos, time, *others, year_col])
-    sample = table.strings(ident)
-    dates = table.dates(time)
-    _, first, inverse = np.unique(sample, return_index=True, return_inverse=True)
-    order = np.argsort(first)  # samples in file order
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    keep = _season_rows(dates, table.floats(year_col) if year_col is not None else None, year)
-    days, slot = np.unique(doy_of_dates(dates[keep]), return_inverse=True)
-    x = np.full((order.size, len(band_pos), days.size), np.nan, dtype=np.float32)
-    x[rank[inverse][keep], :, slot] = np.stack([table.floats(i) for i in band_pos], axis=1)[keep]
+    values = np.stack([table.floats(i) for i in band_pos], axis=1)
+    row_year = table.floats(year_col) if year_col is not None else None
+    x, days, first_rows = pivot_long(table.strings(ident), table.dates(time), values, row_year, year)
     notes = [f"long table: {days.size} dates of one season, day {days[0]:.0f}..{days[-1]:.0f}"]
-    return x, days, band_names, first[order], notes
-
-
-def _season_rows(dates: np.ndarray, row_year: np.ndarray | None, year: int | None) -> np.ndarray:
-    """Rows in their sample's season: the sample's ``year`` value, else ``year`` / the commonest year."""
-    if row_year is None:
-        return season_mask(dates, year)
-    keep = np.zeros(dates.shape, dtype=bool)
-    for value in np.unique(row_year[np.isfinite(row_year)]):
-        rows = row_year == value
-        keep[rows] = season_mask(dates[rows], int(value))
-    return keep
+    return x, days, band_names, first_rows, notes
 
 
 def _read_wide(
@@ -192,7 +172,7 @@ def _read_wide(
     x = np.stack([table.floats(i) for i in features.columns.ravel()], axis=1).reshape(-1, *features.columns.shape)
     if None in span or features.dates is not None:
         return x, features.doy, features.bands, [f"wide table: {features.note}"]
-    start, end = (_parse_dates(table.strings(i), f"{table.path}: {table.names[i]}") for i in span)
+    start, end = (parse_dates(table.strings(i), f"{table.path}: column {table.names[i]}") for i in span)
     try:
         year_x, kind = _span_to_year_grid(x, start, end)
     except CropEdgeError as exc:  # say which file

@@ -187,3 +187,22 @@ def test_parquet_written_here_wide_dekads_and_long(tmp_path):
     assert ds.ids.tolist() == ["a"] and ds.dropped == 1 and ds.filled > 0 and np.all(ds.x == 300)
     with pytest.raises(CropEdgeError, match="--legend maps ewoc_code"):
         load_dataset(tmp_path / "long.parquet", legend="CROPTYPE24")
+
+
+def test_long_csv_one_row_per_sample_and_date(tmp_path, write_csv):
+    """A long export (e.g. from Earth Engine): id, date, band columns; dates as text, two years."""
+    dates = [f"2022-12-{d:02d}T10:30:00Z" for d in (10, 20)] + [f"2023{m:02d}15" for m in range(1, 13)]
+    rows = [[pid, date, 100 * i + j, 2000, "soy" if pid == "p1" else "rice"]
+            for pid in ("p1", "p2") for i, date in enumerate(dates) for j in (0,)]  # fmt: skip
+    rows[5][2] = ""  # a cloud
+    path = write_csv(tmp_path / "long.csv", ["point_id", "date", "SR_B2", "SR_B8", "label"], rows)
+    ds = load_dataset(path)
+    assert ds.ids.tolist() == ["p1", "p2"] and ds.classes == ("rice", "soy") and ds.y.tolist() == [1, 0]
+    assert ds.bands == ("B2", "B8") and ds.filled > 0 and np.isfinite(ds.x).all()
+    mid_month = np.array([15, 46, 74, 105, 135, 166, 196, 227, 258, 288, 319, 349])  # 2023, day of year
+    inside = (YEAR_DOY >= 15) & (YEAR_DOY <= 349)
+    expected = np.interp(YEAR_DOY[inside], mid_month, 200 + 100 * np.arange(12))  # linear between dates
+    np.testing.assert_allclose(ds.x[1, 0, inside], expected, rtol=1e-5)
+    assert "12 dates of one season" in " ".join(ds.notes)  # 2023 kept, December 2022 left out
+    with pytest.raises(CropEdgeError, match="no --layout"):
+        load_dataset(path, layout="band-major")
