@@ -77,17 +77,33 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, int]:
     if rows.size == 0:
         return x, 0
     sub, ok = flat[rows], ok[rows]
+    n_filled = int((~ok).sum())
+    # rasters: every pixel usually lacks the same steps (those outside the stack's dates), so
+    # the interpolation indices are found once for all rows and only missing steps are written
+    if (ok == ok[0]).all():
+        miss = np.flatnonzero(~ok[0])
+        lo, hi, w = _neighbours(ok[:1])
+        lo, hi, w = lo[0, miss], hi[0, miss], w[0, miss]
+        flat[rows[:, None], miss] = sub[:, lo] + w * (sub[:, hi] - sub[:, lo])
+        return x, n_filled
+    lo, hi, w = _neighbours(ok)
+    v_lo = np.take_along_axis(sub, lo, axis=1)
+    v_hi = np.take_along_axis(sub, hi, axis=1)
+    flat[rows] = np.where(ok, sub, v_lo + w * (v_hi - v_lo))
+    return x, n_filled
+
+
+def _neighbours(ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For [rows, T] validity: previous and next valid step of every step (at an edge both are the
+    nearest valid one) and the linear weight of the next one."""
+    steps = ok.shape[1]
     t = np.arange(steps)
-    # previous and next valid step of every step; at an edge both point at the nearest valid one
     prev = np.maximum.accumulate(np.where(ok, t, -1), axis=1)
     nxt = np.minimum.accumulate(np.where(ok, t, steps)[:, ::-1], axis=1)[:, ::-1]
     lo = np.where(prev < 0, nxt, prev)
     hi = np.where(nxt >= steps, prev, nxt)
-    v_lo = np.take_along_axis(sub, lo, axis=1)
-    v_hi = np.take_along_axis(sub, hi, axis=1)
     w = np.where(hi > lo, (t - lo) / np.maximum(hi - lo, 1), 0.0).astype(np.float32)
-    flat[rows] = np.where(ok, sub, v_lo + w * (v_hi - v_lo))
-    return x, int((~ok).sum())
+    return lo, hi, w
 
 
 def fill_missing_bands(x: np.ndarray, bands: tuple[str, ...]) -> tuple[np.ndarray, int, list[str]]:
@@ -173,7 +189,10 @@ def resample_to_year_grid(x: np.ndarray, doy: np.ndarray) -> np.ndarray:
     if doy.size == YEAR_STEPS and np.array_equal(doy, YEAR_DOY):
         return x.copy()
     days, inverse = np.unique(doy, return_inverse=True)
-    x = _mean_over(x, inverse, days.size)  # one value per distinct day
+    if days.size == doy.size:  # distinct days: sorting them is enough (no slow np.add.at)
+        x = np.where(np.isfinite(x), x, np.nan)[..., np.argsort(doy, kind="stable")]
+    else:
+        x = _mean_over(x, inverse, days.size)  # one value per distinct day
     if days.size > 1 and np.median(np.diff(days)) <= STEP_DAYS * 1.5:
         step = np.clip(np.rint((days - 1) / STEP_DAYS).astype(int), 0, YEAR_STEPS - 1)
         return _mean_over(x, step, YEAR_STEPS)
