@@ -16,6 +16,7 @@ Empty cells and ``NA``/``nan``/``null`` are missing observations, filled like an
 from __future__ import annotations
 
 import csv
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -155,33 +156,28 @@ def _read_rows(
 def _parse_block(
     path: Path, header: list[str], rows: list[list[str]], lines: list[int], columns: np.ndarray, others: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of strings -> (float32 values at ``columns``, [n, len(others)] strings)."""
-    block = np.array(rows, dtype=str)
-    cells = block[:, columns]
+    """Rows of strings -> (float32 values at ``columns`` [n, *columns.shape], [n, len(others)] strings)."""
+    flat = [int(c) for c in columns.ravel()]
+    pick = itemgetter(*flat) if len(flat) > 1 else lambda row: (row[flat[0]],)
+    try:  # plain numbers: Python's float() is the fast path (numpy's str -> float is slower)
+        values = np.array([list(map(float, pick(row))) for row in rows], dtype=np.float32)
+    except ValueError:  # empty / NA cells, or text
+        values = np.array(
+            [[_number(row[c], path, lines[r], header[c]) for c in flat] for r, row in enumerate(rows)], dtype=np.float32
+        )
+    meta = np.array([[row[i].strip() for i in others] for row in rows], dtype=object).reshape(len(rows), len(others))
+    return values.reshape(len(rows), *columns.shape), meta
+
+
+def _number(text: str, path: Path, line: int, column: str) -> float:
+    """One cell as a number; empty / NA is NaN (a missing observation)."""
+    text = text.strip()
+    if text.lower() in _MISSING:
+        return np.nan
     try:
-        values = cells.astype(np.float32)
+        return float(text)
     except ValueError:
-        low = np.char.lower(np.char.strip(cells))
-        cells = np.where(np.isin(low, _MISSING), "nan", cells)
-        try:
-            values = cells.astype(np.float32)
-        except ValueError:
-            _raise_bad_cell(path, header, block, lines, columns)
-            raise  # no single cell fails on its own: not the data's fault
-    return values, np.char.strip(block[:, others])
-
-
-def _raise_bad_cell(path: Path, header: list[str], block: np.ndarray, lines: list[int], columns: np.ndarray) -> None:
-    """Name the first cell that is not a number (line and column), as a CropEdgeError."""
-    for r, row in enumerate(block):
-        for c in columns.ravel():
-            text = row[c].strip()
-            if text.lower() in _MISSING:
-                continue
-            try:
-                float(text)
-            except ValueError:
-                raise CropEdgeError(
-                    f"{path}: line {lines[r]}, column {header[c]}: '{text[:20]}' is not a number; "
-                    "band columns hold reflectance values (leave missing ones empty)"
-                ) from None
+        raise CropEdgeError(
+            f"{path}: line {line}, column {column}: '{text[:20]}' is not a number; "
+            "band columns hold reflectance values (leave missing ones empty)"
+        ) from None

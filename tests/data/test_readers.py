@@ -206,3 +206,18 @@ def test_long_csv_one_row_per_sample_and_date(tmp_path, write_csv):
     assert "12 dates of one season" in " ".join(ds.notes)  # 2023 kept, December 2022 left out
     with pytest.raises(CropEdgeError, match="no --layout"):
         load_dataset(path, layout="band-major")
+
+
+def test_reading_never_imports_tensorflow_and_loads_libraries_lazily(tmp_path, reflectance):
+    """cropedge.data is on the device path: no TensorFlow, and h5py / pyarrow only for their files."""
+    import subprocess
+    import sys
+
+    np.savez(tmp_path / "FRA.npz", fea=reflectance(2), lbl=[0, 1])
+    code = (
+        "import sys; from cropedge.data import load_dataset; import cropedge.cli.data_cmd; "
+        f"load_dataset({str(tmp_path / 'FRA.npz')!r}); "
+        "print(sorted(m for m in ('tensorflow', 'h5py', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
