@@ -69,10 +69,7 @@ def load_dataset(path: str | Path, *, groups: Mapping[str, Sequence[str]] | None
     Raises:
         CropEdgeError: The path is missing or unreadable, or its content is not usable.
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise TypeError(f"unknown data option(s): {', '.join(unknown)}")
-    options = {k: v for k, v in options.items() if v is not None}
+    options = _given(options)
     path = Path(path)
     if not path.exists():
         raise CropEdgeError(f"{path}: no such file or folder; check the path")
@@ -85,14 +82,14 @@ def load_regions(path: str | Path, regions: Sequence[str], **options: Any) -> Da
 
     In a folder, only the files named after the regions are read when they hold them all.
     """
-    path = Path(path)
-    if path.is_dir() and not options.get("groups"):
+    path, groups = Path(path), options.pop("groups", None)
+    if path.is_dir() and not groups:
         files = [f for f in _data_files(path) if f.stem in regions]
         if {f.stem for f in files} == set(regions):
-            ds = _read_folder(path, files, {k: v for k, v in options.items() if v is not None})
+            ds = _read_folder(path, files, _given(options))
             if set(regions) <= set(ds.regions()):
                 return ds.select_regions(list(regions))
-    return load_dataset(path, **options).select_regions(list(regions))
+    return load_dataset(path, groups=groups, **options).select_regions(list(regions))
 
 
 def group_regions(ds: Dataset, groups: Mapping[str, Sequence[str]]) -> Dataset:
@@ -120,6 +117,14 @@ def parse_groups(specs: Sequence[str]) -> dict[str, list[str]]:
             raise CropEdgeError(f"group '{spec}' is not NAME=REGION+REGION (e.g. south=30TYP+30TYT)")
         groups.setdefault(name.strip(), []).extend(names)
     return groups
+
+
+def _given(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The reader options that are set (None = the reader's default); an unknown name is a bug."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"unknown data option(s): {', '.join(unknown)}")
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _read_file(path: Path, options: Mapping[str, Any]) -> Dataset:

@@ -154,7 +154,8 @@ def test_folder_regions_groups_and_shared_classes(tmp_path, reflectance):
     ds = load_dataset(folder)
     assert ds.classes == CROPGLOBE_CLASSES  # both lists are CropGlobe classes: the CropGlobe list
     assert {c: n for c, n in ds.class_counts().items() if n} == {"corn": 1, "rice": 1, "wheat": 3}
-    assert load_regions(folder, ["BEL"]).regions() == ["BEL"]
+    assert load_regions(folder, ["BEL"], groups=None, nodata=None).regions() == ["BEL"]
+    assert len(load_regions(folder, ["europe"], groups={"europe": ["FRA", "BEL"]})) == 5
     grouped = load_dataset(folder, groups={"europe": ["FRA", "BEL"]})
     assert grouped.regions() == ["europe"] and len(grouped) == 5
     with pytest.raises(CropEdgeError, match="ARG"):
