@@ -52,8 +52,9 @@ def select_strategy() -> tf.distribute.Strategy:
 def describe(strategy: tf.distribute.Strategy) -> dict:
     """What the run used, for run.json: strategy name, replicas, workers, device kind."""
     cfg = _tf_config()
-    kinds = (tf.distribute.MultiWorkerMirroredStrategy, tf.distribute.MirroredStrategy)
-    name = next((k.__name__ for k in kinds if isinstance(strategy, k)), "default")
+    # by the public names (MultiWorkerMirroredStrategy's class calls itself CollectiveAllReduceStrategy)
+    kinds = {"MultiWorkerMirroredStrategy": tf.distribute.MultiWorkerMirroredStrategy, "MirroredStrategy": tf.distribute.MirroredStrategy}
+    name = next((n for n, k in kinds.items() if isinstance(strategy, k)), "default")
     return {
         "strategy": name,
         "replicas": int(strategy.num_replicas_in_sync),
