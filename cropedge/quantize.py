@@ -9,6 +9,7 @@ Each converter takes a float ``tf_keras`` model whose input is the normalised
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -52,7 +53,10 @@ def _converter(model: keras.Model) -> tf.lite.TFLiteConverter:
 
 def _convert(converter: tf.lite.TFLiteConverter, what: str) -> bytes:
     try:
-        return converter.convert()
+        with warnings.catch_warnings():
+            # int8 I/O without input statistics is what we ask for: the scale comes from calibration
+            warnings.filterwarnings("ignore", "Statistics for quantized inputs", UserWarning)
+            return converter.convert()
     except Exception as exc:  # the converter raises bare Exception/ConverterError for unsupported graphs
         raise CropEdgeError(f"TFLite conversion to {what} failed: {' '.join(str(exc).split())[:400]}") from None
 
@@ -116,15 +120,17 @@ def qat_finetune(
     train_ds: tf.data.Dataset,
     epochs: int,
     learning_rate: float = 1e-5,
+    class_weight: dict[int, float] | None = None,
     verbose: int = 0,
 ) -> keras.Model:
     """Quantization-aware fine-tuning of a trained float model.
 
     Args:
         model: the trained float model (left unchanged).
-        train_ds: batches of (normalised input, label[, sample weight]); augmented source training data.
+        train_ds: batches of (normalised input, label); augmented source training data.
         epochs: a few are enough: the weights are already trained, only the ranges adapt.
         learning_rate: small, so fine-tuning does not undo training.
+        class_weight: the loss weights training used (balanced classes), if any.
         verbose: Keras fit verbosity.
 
     Returns:
@@ -136,5 +142,5 @@ def qat_finetune(
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
-    qmodel.fit(train_ds, epochs=epochs, verbose=verbose)
+    qmodel.fit(train_ds, epochs=epochs, class_weight=class_weight, verbose=verbose)
     return qmodel
