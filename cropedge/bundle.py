@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -57,8 +56,6 @@ def write_bundle(folder: str | Path, flatbuffer: bytes, meta: dict, extra_files:
     meta = complete_metadata(flatbuffer, meta)
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
-        # the temporary folder is private (0700); a bundle is copied to devices and read by any user
-        os.chmod(tmp, 0o755)
         (tmp / MODEL_FILE).write_bytes(embed_metadata(flatbuffer, meta))
         (tmp / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         for name, data in (extra_files or {}).items():
