@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from cropedge.errors import CropEdgeError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -18,9 +20,19 @@ def _umask() -> int:
     return mask
 
 
+def _cannot_write(path: Path, exc: OSError) -> CropEdgeError:
+    # a read-only, missing or non-folder place to write is the user's to fix, not a bug
+    return CropEdgeError(f"cannot write {path}: {exc.strerror or exc}; choose a folder you can write to")
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    if path.is_dir():
+        raise CropEdgeError(f"{path} is a folder; give a file name to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     # mkstemp makes 0600 files; give the finished file the permissions a plain open() would
     os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
@@ -80,8 +92,11 @@ def _json_default(obj: Any) -> Any:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a folder under a temporary name; swap it in whole when the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp

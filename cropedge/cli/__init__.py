@@ -2,8 +2,8 @@
 
 Each verb lives in its own module and imports heavy libraries (TensorFlow) only when it
 runs, so ``cropedge predict`` on a device install never touches TensorFlow.
-A ``CropEdgeError`` becomes one line on stderr and exit status 2; anything else is a bug
-and keeps its traceback.
+A ``CropEdgeError`` or a bad argument becomes one line on stderr and exit status 2;
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -21,9 +21,18 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except CropEdgeError as exc:
-            msg = " ".join(str(exc).split())
-            click.echo(f"cropedge: error: {msg}", err=True)
-            ctx.exit(2)
+            _fail(ctx, str(exc))
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a bare group name: click prints the group's help
+        except click.UsageError as exc:
+            # a bad argument is a user error like any other: the same single line, plus where help is
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            _fail(ctx, f"{exc.format_message()} (see '{where} --help')")
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    click.echo(f"cropedge: error: {' '.join(message.split())}", err=True)
+    ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
