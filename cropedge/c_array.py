@@ -86,6 +86,8 @@ def c_array_files(
     cc += [f"alignas(16) const unsigned char {array_name}[] = {{", ",\n".join(rows), "};"]
     cc += [f"const unsigned int {array_name}_len = {len(data)};"]
     cc += [f"const float {k}[{len(v)}] = {{{', '.join(_float(x) for x in v)}}};" for k, v in float_arrays.items()]
-    cc += [f"const char* const {k}[{len(v)}] = {{{', '.join(_string(s) for s in v)}}};" for k, v in string_arrays.items()]
+    cc += [
+        f"const char* const {k}[{len(v)}] = {{{', '.join(_string(s) for s in v)}}};" for k, v in string_arrays.items()
+    ]
     cc += [""]
     return {header: "\n".join(h).encode(), f"{stem}.cc": "\n".join(cc).encode()}

@@ -65,10 +65,10 @@ def check_micro(flatbuffer: bytes, x: np.ndarray, reference: np.ndarray | None =
         reference: [N, classes] int8 outputs of another runtime (LiteRT) for the same inputs.
 
     Returns:
-        ``{"runtime", "n", "arena_bytes", "flash_bytes", "max_lsb_diff", "outputs"}``: the
-        arena TFLM's recording allocator used, the flatbuffer size, the largest output
-        difference to ``reference`` in least-significant bits (None without one), and
-        TFLM's int8 outputs [N, classes].
+        ``{"runtime", "n", "arena_bytes", "flash_bytes", "max_lsb_diff", "agreement", "outputs"}``:
+        the arena TFLM's recording allocator used, the flatbuffer size, the largest output
+        difference to ``reference`` in least-significant bits and the top-1 agreement with
+        it (None without one), and TFLM's int8 outputs [N, classes].
 
     Raises:
         CropEdgeError: tflite-micro is missing, or the model does not run with it.
@@ -97,14 +97,17 @@ def check_micro(flatbuffer: bytes, x: np.ndarray, reference: np.ndarray | None =
         raise CropEdgeError(f"TensorFlow Lite Micro cannot run this model: {' '.join(str(exc).split())}") from None
     match = _ARENA_LINE.search(captured[0])
     out = np.stack(outputs) if outputs else np.zeros((0, 0), np.int8)
-    max_lsb = None
+    max_lsb = agreement = None
     if reference is not None and len(out):
-        max_lsb = int(np.abs(out.astype(np.int32) - np.asarray(reference, dtype=np.int32)).max())
+        reference = np.asarray(reference, dtype=np.int32)
+        max_lsb = int(np.abs(out.astype(np.int32) - reference).max())
+        agreement = float((out.argmax(axis=1) == reference.argmax(axis=1)).mean())
     return {
         "runtime": f"tflite-micro {version}",
         "n": len(out),
         "arena_bytes": int(match.group(1)) if match else None,
         "flash_bytes": len(flatbuffer),
         "max_lsb_diff": max_lsb,
+        "agreement": agreement,
         "outputs": out,
     }

@@ -142,6 +142,7 @@ def test_micro_check_is_recorded(exported) -> None:
     mcu = meta["mcu"]
     assert mcu["status"] == "ok" and mcu["n"] == meta["self_check"]["n"]
     assert mcu["max_lsb_diff"] <= 8  # reference kernels vs XNNPACK: rounding, not a different model
+    assert mcu["agreement"] >= 0.98 and mcu["problems"] == []
     assert meta["flash_bytes"] == meta["model_bytes"] and 0 < meta["arena_bytes"] < 100_000
     header = (Path(bundle_of(exported, "int8")[1]["path"]) / "model_data.h").read_text()
     assert f"kTensorArenaSize = {-(-meta['arena_bytes'] // 1024) * 1024};" in header

@@ -38,6 +38,7 @@ def test_micro_matches_litert_and_reports_memory(models) -> None:
     result = check_micro(models["int8"], xq, reference)
     assert result["n"] == 20 and result["outputs"].shape == reference.shape
     assert result["max_lsb_diff"] is not None and result["max_lsb_diff"] <= 2
+    assert result["agreement"] == (result["outputs"].argmax(1) == reference.argmax(1)).mean()
     assert 1000 < result["arena_bytes"] < 200_000
     assert result["flash_bytes"] == len(models["int8"])
 

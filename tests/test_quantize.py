@@ -111,7 +111,8 @@ def test_qat_fine_tune_then_int8(trained) -> None:
 
 def test_non_quantizable_layers_are_a_clear_error() -> None:
     inp = keras.Input((43, 10))
-    out = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(4, 3)(inp)))
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(4, 3)(inp))
+    out = keras.layers.Dense(3, activation="softmax")(x)
     with pytest.raises(CropEdgeError, match="cannot be quantization-aware trained.*--int8"):
         quantize.quantize_aware(keras.Model(inp, out))
 
