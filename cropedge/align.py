@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cropedge.data.grid import STEP_DAYS, YEAR_STEPS
+from cropedge.data.grid import STEP_DAYS, YEAR_STEPS, shift_season
 from cropedge.errors import CropEdgeError
 
 AUTO = "auto"
@@ -50,6 +50,16 @@ def estimate_offset(source_curve: np.ndarray, target_curve: np.ndarray) -> tuple
     k = int(np.argmax(corr))
     steps = k - YEAR_STEPS if k > YEAR_STEPS // 2 else k
     return float(steps * STEP_DAYS), float(corr[k])
+
+
+def shift_samples(x_year: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """``shift_season`` with its own offset per sample: [N, bands, 73] and [N] days -> a shifted copy."""
+    days = np.asarray(days, dtype=np.float64)
+    out = np.array(x_year, dtype=np.float32, copy=True)
+    for d in np.unique(days):
+        sel = days == d
+        out[sel] = shift_season(out[sel], float(d))
+    return out
 
 
 def _standardise(curve: np.ndarray) -> np.ndarray:

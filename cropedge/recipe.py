@@ -53,6 +53,7 @@ _TRAIN = {
     "season_offset_days": (int, float, str),
     "class_weights": bool,
     "mixed_precision": bool,
+    "deterministic": bool,
     "data_options": dict,
 }
 

@@ -25,8 +25,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from cropedge.align import shift_samples
 from cropedge.data.dataset import Dataset
-from cropedge.data.grid import YEAR_STEPS, Window, shift_season
+from cropedge.data.grid import YEAR_STEPS, Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
@@ -167,12 +168,7 @@ class Run:
 
     def prepare_dataset(self, dataset: Dataset) -> np.ndarray:
         """Model input for a dataset of source regions, each moved by the offset it had in training."""
-        offsets = self.source_offsets(dataset)
-        x = np.array(dataset.x, dtype=np.float32, copy=True)
-        for days in np.unique(offsets):
-            sel = offsets == days
-            x[sel] = shift_season(x[sel], float(days))
-        return self.prepare(x, season_offset_days=0.0)
+        return self.prepare(shift_samples(dataset.x, self.source_offsets(dataset)), season_offset_days=0.0)
 
     def predict_proba(
         self, x_year: np.ndarray, season_offset_days: float | None = None, batch_size: int = 1024

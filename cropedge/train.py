@@ -29,14 +29,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cropedge.align import AUTO, estimate_offset, ndvi_curve, parse_offset
+from cropedge.align import AUTO, estimate_offset, ndvi_curve, parse_offset, shift_samples
 from cropedge.atomic import atomic_path, write_json, write_text
 from cropedge.augment import AugmentConfig, augment_dataset
 from cropedge.backend import keras, tf
 from cropedge.data import load_regions
 from cropedge.data.load import OPTIONS as DATA_OPTIONS
 from cropedge.data.dataset import Dataset
-from cropedge.data.grid import Window, shift_season
+from cropedge.data.grid import Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
@@ -79,6 +79,8 @@ class TrainConfig:
             ``"auto"`` to align every source region with the first one.
         class_weights: Weight the loss by inverse class frequency of the training split.
         mixed_precision: Train under mixed_float16 (GPU) / mixed_bfloat16 (CPU); the saved model is float32.
+        deterministic: Use only deterministic op implementations (TensorFlow op determinism),
+            so a seed gives the same weights on GPU too; slower there, no effect on CPU results.
         data_options: Extra keyword arguments for the data reader.
     """
 
@@ -97,6 +99,7 @@ class TrainConfig:
     season_offset_days: float | str = 0.0
     class_weights: bool = True
     mixed_precision: bool = False
+    deterministic: bool = False
     data_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -232,13 +235,11 @@ def train_run(
     source, classes = load_source(config)  # user errors in the data surface before anything is written
     offsets = source_season_offsets(source, config)
     y = relabel(source, classes)
+    split = _load_or_make_split(out, config, y)  # a source too small to split fails before anything is written
     if is_chief():
-        write_json(out / CONFIG_JSON, config.to_dict())
-    split = _load_or_make_split(out, config, y)
-    x = np.array(source.x, copy=True)
-    for region, days in offsets.items():
-        sel = source.region == region
-        x[sel] = shift_season(x[sel], days)
+        write_json(out / CONFIG_JSON, config.to_dict())  # config first: a folder with it is a run to resume
+        _save_split(out / SPLIT_NPZ, split)
+    x = shift_samples(source.x, np.array([offsets[r] for r in source.region.tolist()]))
     window = config.model_window
     stats = BandStats.fit(window.cut(x[split["train_idx"]]))
     parts = _Parts(x, y, split["train_idx"], split["val_idx"], window, stats, classes)
@@ -327,11 +328,13 @@ def _load_or_make_split(out: Path, config: TrainConfig, y: np.ndarray) -> dict[s
     train_idx, val_idx = stratified_split(y, config.val_fraction, config.seed)
     if len(val_idx) == 0 or len(train_idx) == 0:
         raise CropEdgeError(f"too few source samples ({len(y)}) to hold out a validation split")
-    split = {"train_idx": train_idx, "val_idx": val_idx}
-    if is_chief():
+    return {"train_idx": train_idx, "val_idx": val_idx}
+
+
+def _save_split(path: Path, split: dict[str, np.ndarray]) -> None:
+    if not path.exists():
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **split)
-    return split
 
 
 @dataclass
@@ -430,6 +433,9 @@ def _fit_keras(
 ) -> _Fitted | None:
     strategy = strategy or select_strategy()
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        # process-wide and irreversible: fine for a training process, which trains one run config
+        tf.config.experimental.enable_op_determinism()
     weights = balanced_class_weights(parts.y[parts.train_idx], len(parts.classes)) if config.class_weights else None
     with precision_policy(config.mixed_precision) as policy, strategy.scope():
         model = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, **config.model_options)
@@ -439,8 +445,13 @@ def _fit_keras(
             metrics=["accuracy"],
         )
     best = BestMacroF1(parts.prepared(parts.val_idx), parts.y[parts.val_idx], parts.classes, out / BACKUP_DIR, write=is_chief())
+    dataset = _train_dataset(config, parts)
+    for _ in range(_epochs_backed_up(out)):
+        # each new iterator advances the seeded shuffle and augmentation streams, as each epoch
+        # does: a resumed run draws the batches of the epochs it has left, not epoch 1's again
+        iter(dataset)
     model.fit(
-        _train_dataset(config, parts),
+        dataset,
         epochs=config.epochs,
         verbose=verbose,
         class_weight=weights,
@@ -464,6 +475,14 @@ def _fit_keras(
         "class_weights": {c: weights[i] for i, c in enumerate(parts.classes)} if weights else None,
     }
     return _Fitted(report, best.best_epoch, count_params(final), count_macs(final), extra)
+
+
+def _epochs_backed_up(out: Path) -> int:
+    """Epochs finished by an interrupted run, from its BackupAndRestore checkpoint (0: none)."""
+    checkpoint = tf.train.latest_checkpoint(str(out / BACKUP_DIR / "keras" / "chief"))
+    if checkpoint is None:
+        return 0
+    return int(tf.train.load_variable(checkpoint, "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
 
 
 def _backup(out: Path) -> keras.callbacks.Callback:
@@ -494,10 +513,7 @@ def run_train_dataset(run: Any) -> tf.data.Dataset:
     further: quantization-aware training in ``cropedge.export``."""
     config = TrainConfig.from_dict(run.config)
     source = run.source_data()
-    x = np.array(source.x, copy=True)
-    offsets = run.source_offsets(source)
-    for days in np.unique(offsets):
-        x[offsets == days] = shift_season(x[offsets == days], float(days))
+    x = shift_samples(source.x, run.source_offsets(source))
     split = run.split()
     parts = _Parts(x, relabel(source, run.classes), split["train_idx"], split["val_idx"], run.window, run.stats, run.classes)
     return _train_dataset(config, parts)

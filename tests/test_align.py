@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cropedge.align import estimate_offset, ndvi_curve, parse_offset, resolve_offset
+from cropedge.align import estimate_offset, ndvi_curve, parse_offset, resolve_offset, shift_samples
 from cropedge.data.grid import S2_BANDS, STEP_DAYS, YEAR_DOY, shift_season
 from cropedge.data.synthetic import REGIONS, generate_region
 from cropedge.errors import CropEdgeError
@@ -57,6 +57,13 @@ def test_resolve_offset_reports_how_it_was_found() -> None:
     assert auto["method"] == "auto" and auto["days"] == 30.0 and auto["correlation"] > 0.9
     with pytest.raises(CropEdgeError, match="in days"):
         resolve_offset("auto", x, S2_BANDS, None)
+
+
+def test_each_sample_can_have_its_own_offset() -> None:
+    x = _fields(200, n=4)
+    out = shift_samples(x, np.array([0, 182, 0, -10]))
+    assert np.array_equal(out[[0, 2]], x[[0, 2]])
+    assert np.array_equal(out[1], shift_season(x[1], 182)) and np.array_equal(out[3], shift_season(x[3], -10))
 
 
 def test_bad_inputs_are_user_errors() -> None:

@@ -140,6 +140,39 @@ def test_cli_eval_prints_json_and_a_table(run: Run, data_dir: Path, tmp_path: Pa
     assert table.exit_code == 0 and "macro-F1" in table.output and "BEL" in table.output
 
 
+def test_cli_recipe_drives_train_and_eval(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "training").mkdir()
+    recipe = tmp_path / "training" / "hemi.toml"
+    recipe.write_text(f"""
+data = "{data_dir}"
+sources = ["FRA"]
+seeds = [0, 1]
+[train]
+model = "randomforest"
+model_options = {{ n_estimators = 10, n_jobs = 1 }}
+[eval]
+map_unknown_to_other = true
+[targets.ARG]
+season_offset = 182
+crops = ["corn", "soybeans"]
+[targets.BEL]
+""")
+    runner = CliRunner()
+    out = tmp_path / "run"
+    assert runner.invoke(cli, ["train", "--config", str(recipe), "--out", str(out), "--quiet"]).exit_code == 0
+    assert {p.name for p in out.iterdir()} == {"seed-0", "seed-1", "summary.json"}
+    result = runner.invoke(cli, ["eval", str(out), "--config", str(recipe), "--json"])
+    assert result.exit_code == 0, result.output
+    targets = json.loads(result.output)["targets"]
+    arg = targets["ARG"]["seeds"]["0"]
+    assert arg["season_alignment"] == {"method": "fixed", "days": 182.0}
+    assert arg["map_unknown_to_other"]["crops"] == ["corn", "soybeans"]
+    assert targets["BEL"]["seeds"]["1"]["map_unknown_to_other"]["crops"] is None
+    # a command-line option overrides the recipe
+    result = runner.invoke(cli, ["eval", str(out), "--config", str(recipe), "--target", "ARG", "--season-offset", "0", "--json"])
+    assert json.loads(result.output)["targets"]["ARG"]["seeds"]["0"]["season_alignment"]["days"] == 0.0
+
+
 def test_cli_eval_errors_are_one_line(run: Run, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["eval", str(run.path), "--target", "XYZ"])
     assert result.exit_code == 2 and "XYZ" in result.output and "Traceback" not in result.output

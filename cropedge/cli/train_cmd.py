@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -50,11 +50,9 @@ class SeasonOffset(click.ParamType):
 recipe_option = click.option(
     "--config", "recipe_path", type=RECIPE, help="Recipe (training/*.toml); options given here override it."
 )
-season_option = click.option(
-    "--season-offset",
-    type=SeasonOffset(),
-    help="Move the year by DAYS (southern hemisphere ~182) or 'auto' (align mean NDVI curves).",
-)
+
+def season_option(help_text: str) -> Callable[[Callable], Callable]:
+    return click.option("--season-offset", type=SeasonOffset(), help=help_text)
 
 
 @click.command("train")
@@ -77,7 +75,12 @@ season_option = click.option(
 @click.option(
     "--mixed-precision/--no-mixed-precision", default=None, help="mixed_float16 on GPU, mixed_bfloat16 on CPU [off]."
 )
-@season_option
+@click.option(
+    "--deterministic/--no-deterministic",
+    default=None,
+    help="Deterministic TensorFlow ops: the same seed gives the same model on GPU too (slower there) [off].",
+)
+@season_option("Move the source year by DAYS before training, or 'auto': align each source region with the first [0].")
 @quiet_option
 def train(
     recipe_path: Path | None,
@@ -93,14 +96,18 @@ def train(
     lr: float | None,
     val_fraction: float | None,
     mixed_precision: bool | None,
+    deterministic: bool | None,
     season_offset: float | str | None,
     quiet: bool,
 ) -> None:
     """Train a model on source regions; keep the epoch with the best validation macro-F1.
 
     Validation is a stratified held-out part of the source data. A run folder that holds
-    an unfinished run with the same settings is resumed from its last epoch.
-    Example: cropedge train --data data/cropglobe --source FRA --model cropnet --out runs/fra
+    an unfinished run with the same settings is resumed from its last epoch. Examples:
+
+    \b
+      cropedge train --data data/cropglobe --source FRA --model cropnet --out runs/fra
+      cropedge train --config training/cross_hemisphere.toml --out runs/hemi
     """
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
@@ -117,6 +124,7 @@ def train(
         "lr": lr,
         "val_fraction": val_fraction,
         "mixed_precision": mixed_precision,
+        "deterministic": deterministic,
         "season_offset_days": season_offset,
         "seed": seed,
     }
@@ -163,7 +171,7 @@ def train(
     default=None,
     help="Predictions outside a target's crop set become 'other' (the reference protocol) [off].",
 )
-@season_option
+@season_option("Move each target's year by DAYS (southern hemisphere ~182), or 'auto': align its mean NDVI curve with the source's.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result JSON here.")
 @json_option
 @quiet_option
@@ -181,7 +189,11 @@ def evaluate(
     """Score a run (or each seed of a multi-seed run, mean ± std) on target regions.
 
     Per target: OA, macro-F1 over the classes present, weighted F1, per-class F1 and the
-    confusion matrix. Example: cropedge eval runs/fra --target BEL --target AUS --season-offset auto
+    confusion matrix. Examples:
+
+    \b
+      cropedge eval runs/fra --target BEL --target AUS --season-offset auto
+      cropedge eval runs/hemi --config training/cross_hemisphere.toml --json
     """
     from cropedge.atomic import write_json
     from cropedge.data import load_regions
