@@ -68,16 +68,24 @@ def run_section(section: Section, ctx: Context) -> dict:
     }
 
 
-def run(out: Path, quick: bool, only: list[str] | None, work: Path | None = None) -> dict:
-    """Run the chosen sections and write ``out`` (JSON) and ``out`` with ``.md`` after each one."""
+def run(out: Path, quick: bool, only: list[str] | None, work: Path | None = None, reference: str = "cropnet") -> dict:
+    """Run the chosen sections and write ``out`` (JSON) and ``out`` with ``.md`` after each one.
+
+    Args:
+        out: the JSON report (the Markdown summary goes beside it).
+        quick: tiny sizes, no accuracy training.
+        only: section names to run (merged into an existing ``out``), or None for all.
+        work: parent folder of the scratch folder (default: the system's temporary folder).
+        reference: the CropNet variant the ratios are about (a smaller one makes a fast smoke run).
+    """
     chosen = [s for s in SECTIONS if only is None or s.name in only]
     report = {"sections": {}}
     if only is not None and out.is_file():
         report = json.loads(out.read_text(encoding="utf-8"))
     machine = machine_info()
-    report.update({"quick": quick, "machine": machine})
+    report.update({"quick": quick, "reference": reference, "machine": machine})
     with tempfile.TemporaryDirectory(prefix="cropedge-bench-", dir=work) as tmp:
-        ctx = Context(work=Path(tmp), quick=quick, machine=machine)
+        ctx = Context(work=Path(tmp), quick=quick, machine=machine, reference=reference)
         for section in chosen:
             print(f"[bench] {section.name}: {section.title}", file=sys.stderr, flush=True)
             report["sections"][section.name] = result = run_section(section, ctx)
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no accuracy training: a minute or two")
     parser.add_argument("--only", help=f"comma-separated sections: {','.join(NAMES)}")
     parser.add_argument("--work", type=Path, help="folder for scratch files (default: system temp)")
+    parser.add_argument("--reference", default="cropnet", help="CropNet variant the ratios are about (default cropnet)")
     args = parser.parse_args(argv)
     only = None
     if args.only:
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(only) - set(NAMES))
         if unknown:
             parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
-    report = run(args.out, args.quick, only, args.work)
+    report = run(args.out, args.quick, only, args.work, args.reference)
     failed = [n for n, s in report["sections"].items() if s["status"] == "failed"]
     print(f"[bench] wrote {args.out} and {args.out.with_suffix('.md')}"
           + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)

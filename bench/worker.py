@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,44 +24,48 @@ def run_in_subprocess(
     kwargs: dict,
     work: Path,
     env: dict[str, str] | None = None,
-    timeout: float = 600,
+    timeout: float = 900,
 ) -> dict:
     """Call ``target`` (``"bench.training:tf_train_throughput"``) with ``kwargs`` in a child process.
 
-    Returns the function's dict with ``child_seconds`` and ``child_maxrss_mb`` (peak resident
-    memory of that child alone, from ``os.wait4``). Raises ``RuntimeError`` with the child's
-    last stderr lines if it fails.
+    Returns the function's dict plus ``child_seconds`` (wall time of the child, start-up
+    included) and ``peak_rss_mb`` (the child's own peak resident memory). Raises
+    ``RuntimeError`` with the child's last stderr lines if it fails.
     """
     work.mkdir(parents=True, exist_ok=True)
     stem = f"{target.replace(':', '.').replace('.', '_')}_{time.monotonic_ns()}"
     args_path, out_path, err_path = (work / f"{stem}{s}" for s in (".args.json", ".out.json", ".err"))
     args_path.write_text(json.dumps(kwargs), encoding="utf-8")
     cmd = [sys.executable, "-m", "bench.worker", target, str(args_path), str(out_path)]
-    rc, seconds, maxrss_mb = run_measured(cmd, {**os.environ, **(env or {})}, err_path, timeout)
+    t0 = time.perf_counter()
+    with open(err_path, "wb") as err:
+        try:
+            rc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                                stderr=err, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = f"killed after {timeout:.0f} s"
     if rc != 0 or not out_path.is_file():
         tail = err_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-8:]
         raise RuntimeError(f"{target} exited {rc}: " + " | ".join(tail))
     result = json.loads(out_path.read_text(encoding="utf-8"))
-    return {**result, "child_seconds": seconds, "child_maxrss_mb": maxrss_mb}
+    return {**result, "child_seconds": time.perf_counter() - t0}
 
 
-def run_measured(cmd: list[str], env: dict[str, str], err_path: Path, timeout: float) -> tuple[int, float, float]:
-    """Run ``cmd`` from the repository root; (exit code, seconds, its own peak RSS in MiB).
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (MiB).
 
-    The child is reaped with ``os.wait4`` on its pid: ``RUSAGE_CHILDREN`` would report the
-    largest of all children so far, not this one.
+    ``VmHWM`` of the address space, not ``getrusage``'s ``ru_maxrss``: Linux carries the
+    parent's resident size at fork into a child's ``ru_maxrss``, so a child of a large
+    benchmark process would report at least the parent's size.
     """
-    t0 = time.perf_counter()
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait again
-    return proc.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024  # Linux reports KiB
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # macOS reports bytes, Linux KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 def main(argv: list[str]) -> int:
@@ -69,7 +73,7 @@ def main(argv: list[str]) -> int:
     module, _, name = target.partition(":")
     fn = getattr(importlib.import_module(module), name)
     result = fn(**json.loads(Path(args_path).read_text(encoding="utf-8")))
-    Path(out_path).write_text(json.dumps(result), encoding="utf-8")
+    Path(out_path).write_text(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}), encoding="utf-8")
     return 0
 
 
