@@ -160,7 +160,11 @@ class Region:
         )
 
 
-#        corn soy  rice wheat cane cotton other
+# class_mix order: corn, soybeans, rice, wheat, sugarcane, cotton, other. Absent classes follow
+# the reference's "mapped to other" sets (ARG: wheat; AUS: sugarcane, cotton; CHN: corn,
+# soybeans, rice). Southern calendars: ARG runs late (late maize, second-crop soybeans: the
+# harvest falls in the first weeks of the window), AUS early (winter wheat sown in May grows
+# inside the window); both stay 60 days off a plain 182-day flip, near the reach of time shifts.
 REGIONS: dict[str, Region] = {
     "FRA": Region(),
     "BEL": Region(greenup_shift=6, season_stretch=0.97, soil_brightness=0.93, noise=1.1, cloud_fraction=0.10,
@@ -173,10 +177,10 @@ REGIONS: dict[str, Region] = {
                   class_mix=(1.3, 1.3, 0.6, 1.0, 0.5, 0.8, 1.0)),
     "CHN": Region(greenup_shift=18, season_stretch=0.9, soil_brightness=1.2, noise=1.3, cloud_fraction=0.08,
                   class_mix=(0.0, 0.0, 0.0, 1.2, 1.0, 1.0, 1.0)),
-    "ARG": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=30, season_stretch=1.1,
+    "ARG": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=60, season_stretch=1.1,
                   soil_brightness=0.85, noise=1.1, cloud_fraction=0.05,
                   class_mix=(1.2, 1.4, 0.5, 0.0, 0.6, 0.6, 1.0)),
-    "AUS": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=-55, season_stretch=0.9,
+    "AUS": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=-60, season_stretch=0.9,
                   soil_brightness=1.3, noise=1.2, cloud_fraction=0.03,
                   class_mix=(0.6, 0.5, 0.6, 1.4, 0.0, 0.0, 1.0)),
 }
