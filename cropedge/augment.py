@@ -252,5 +252,8 @@ def augment_dataset(
 
 def make_augmenter(config: AugmentConfig, window: Window, seed: int | None = None) -> Callable[[tf.Tensor], tf.Tensor]:
     """A callable ``x_year -> x_window`` with its own generator: new draws every call, seedable."""
-    gen = tf.random.Generator.from_seed(seed) if seed is not None else tf.random.Generator.from_non_deterministic_state()
+    if seed is None:
+        gen = tf.random.Generator.from_non_deterministic_state()
+    else:
+        gen = tf.random.Generator.from_seed(seed)
     return lambda x_year: augment_batch(x_year, config, window, generator=gen)

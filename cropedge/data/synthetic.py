@@ -99,7 +99,8 @@ CLASS_PROFILES: dict[str, tuple[tuple[float, Profile], ...]] = {
     "rice": ((1.0, Profile(_canopy(320, 3900, 1700, 750, red_edge=0.95), (Season(180, 6, 255, 7, 0.8),),
                            residue=0.5, residue_days=20, flood_days=(-55, 10))),),
     # winter wheat: autumn emergence, spring green-up, early peak, bright SWIR stubble after harvest
-    "wheat": ((1.0, Profile(_canopy(330, 4400, 2300, 1100), (Season(85, 9, 172, 6, 0.8), Season(300, 10, 445, 10, 0.15)),
+    "wheat": ((1.0, Profile(_canopy(330, 4400, 2300, 1100),
+                            (Season(85, 9, 172, 6, 0.8), Season(300, 10, 445, 10, 0.15)),
                             residue=0.85, residue_days=75)),),
     # perennial, long season
     "sugarcane": ((1.0, Profile(_canopy(280, 4600, 1900, 850), (Season(115, 15, 320, 12, 0.65),), base=0.25,
