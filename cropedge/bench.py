@@ -31,10 +31,14 @@ import traceback
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from cropedge.atomic import write_json, write_text
 from cropedge.errors import CropEdgeError
+
+if TYPE_CHECKING:  # TrainConfig's module imports TensorFlow; the grid's bookkeeping does not need it
+    from cropedge.recipe import Target
+    from cropedge.train import TrainConfig
 
 KERAS = "keras"  # the float Keras model: the reference row of every job
 SOURCE_SETTING = "source"  # in-domain rows: the held-out validation split of the source
@@ -70,12 +74,12 @@ class Setting:
     """
 
     name: str
-    train: object  # cropedge.train.TrainConfig (imported lazily: it imports TensorFlow)
-    targets: tuple = ()
+    train: TrainConfig
+    targets: tuple[Target, ...] = ()
     map_unknown_to_other: bool = False
     seeds: tuple[int, ...] = (0,)
 
-    def target(self, name: str):
+    def target(self, name: str) -> Target:
         return next(t for t in self.targets if t.name == name)
 
 
@@ -131,7 +135,7 @@ class Job:
     """One training run and the cells it fills."""
 
     name: str
-    config: object  # TrainConfig
+    config: TrainConfig
     cells: tuple[Cell, ...]
     settings: tuple[Setting, ...]
 
@@ -160,7 +164,7 @@ class LatencyOptions:
                 "runs": self.runs, "max_seconds": self.max_seconds}
 
 
-def job_name(config) -> str:
+def job_name(config: TrainConfig) -> str:
     """``<model>-<aug|noaug>-s<seed>-<hash of the training settings>``: readable and unique."""
     digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{config.model}-{'aug' if config.augment else 'noaug'}-s{config.seed}-{digest}"
@@ -176,7 +180,7 @@ def plan(
 ) -> list[Job]:
     """Every job and its cells, sorted by job name (the order shards are dealt from)."""
     settings, precisions = list(settings), [KERAS, *[p for p in precisions if p != KERAS]]
-    jobs: dict[str, tuple[object, list[Cell], list[Setting]]] = {}
+    jobs: dict[str, tuple[TrainConfig, list[Cell], list[Setting]]] = {}
     for s in settings:
         for model in models:
             for seed in seeds:
@@ -355,25 +359,31 @@ def run_grid(
         Counts of what this call did, and all rows of the grid folder.
     """
     from cropedge.export import get_precision
+    from cropedge.models import model_spec
 
+    models, seeds, augment = list(models), [int(s) for s in seeds], [bool(a) for a in augment]
     precisions = list(dict.fromkeys(precisions))
+    for name in models:  # unknown names are user errors before any work starts, not failed rows
+        model_spec(name)
     for p in precisions:
-        get_precision(p)  # unknown names are a user error before any work starts
+        get_precision(p)
     grid = Path(out)
-    jobs = shard(plan(settings, list(models), precisions, list(seeds), list(augment), epochs), *shard_of)
+    jobs = shard(plan(settings, models, precisions, seeds, augment, epochs), *shard_of)
     summary = GridSummary(jobs=len(jobs), cells=sum(len(j.cells) for j in jobs))
     write_json(grid / "grid.json", {
         "settings": {s.name: {"sources": list(s.train.sources), "targets": [t.name for t in s.targets]} for s in settings},
-        "models": list(models), "precisions": precisions, "seeds": list(seeds), "augment": list(augment),
+        "models": models, "precisions": precisions, "seeds": seeds, "augment": augment,
         "epochs": epochs, "latency": latency.to_dict(), "shard": f"{shard_of[0]}/{shard_of[1]}",
     })
     runner = _Runner(grid, latency, export_profile, progress)
+    runner.load_regions(settings)
     from tqdm import tqdm
 
     with tqdm(total=summary.cells, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
         runner.bar = bar
         for i, job in enumerate(jobs, 1):
             bar.set_description(f"job {i}/{len(jobs)} {job.name}")
+            bar.set_postfix_str("")
             runner.run_job(job, retry_failed, summary)
     summary.rows = write_results(grid)
     return summary
@@ -393,6 +403,16 @@ class _Runner:
                     "tensorflow": package_versions().get("tensorflow")}
         self.data: dict[tuple, object] = {}
         self.bar = None
+
+    def load_regions(self, settings: list[Setting]) -> None:
+        """Read every source and target once, up front: missing data is a user error, not a grid of failures."""
+        from cropedge.data import load_regions
+
+        for s in settings:
+            for regions in (s.train.sources, *(t.regions for t in s.targets)):
+                key = (s.train.data, tuple(regions))
+                if key not in self.data:
+                    self.data[key] = load_regions(s.train.data, list(regions), **s.train.data_options)
 
     def say(self, message: str) -> None:
         if self.progress:
@@ -491,9 +511,11 @@ class _Runner:
         try:
             dataset, setting = self._target_data(job, run, cell)
             offset = self._offset(run, cell, setting, dataset)
-            if cell.precision == KERAS:
+            if cell.precision == KERAS:  # the run's own float model (an estimator for scikit-learn models)
+                from cropedge.run import KERAS_MODEL, SKLEARN_MODEL
+
                 model, problems = run, []
-                row["size_bytes"] = (run.path / "model.keras").stat().st_size
+                row["size_bytes"] = (run.path / (SKLEARN_MODEL if run.is_sklearn else KERAS_MODEL)).stat().st_size
             else:
                 model, problems = self._lite(bundle, row)
             row.update(self._score(model, dataset, setting, cell, offset))
@@ -539,20 +561,14 @@ class _Runner:
         return stats
 
     def _target_data(self, job: Job, run, cell: Cell):
-        """The cell's samples (cached per grid call) and its setting (None for source rows)."""
-        from cropedge.data import load_regions
-
+        """The cell's samples and its setting (None for source rows)."""
         if cell.setting == SOURCE_SETTING:
             key = ("val", job.name)
             if key not in self.data:
                 self.data[key] = run.val_data()
             return self.data[key], None
         setting = next(s for s in job.settings if s.name == cell.setting)
-        regions = setting.target(cell.target).regions
-        key = (job.config.data, tuple(regions))
-        if key not in self.data:
-            self.data[key] = load_regions(job.config.data, list(regions), **job.config.data_options)
-        return self.data[key], setting
+        return self.data[(job.config.data, tuple(setting.target(cell.target).regions))], setting
 
     def _offset(self, run, cell: Cell, setting: Setting | None, dataset) -> dict | None:
         """Season alignment of an aligned cell, resolved once per run and target (``auto`` is

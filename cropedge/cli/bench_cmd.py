@@ -32,8 +32,10 @@ class IntList(click.ParamType):
         return items
 
 
-def _names(text: str | None) -> list[str] | None:
-    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+def comma_list(text: str | None) -> tuple[str, ...] | None:
+    """``"a, b"`` -> ("a", "b"); None or empty -> None (use the default)."""
+    names = tuple(v.strip() for v in (text or "").split(",") if v.strip())
+    return names or None
 
 
 @click.command("bench")
@@ -74,10 +76,10 @@ def bench(recipes, data, grid, models, precisions, seeds, epochs, augment, expor
     from cropedge.report import grid_table
 
     settings = settings_from_recipes(recipes, data)
-    model_list = _names(models) or list(dict.fromkeys(s.train.model for s in settings))
+    model_list = comma_list(models) or tuple(dict.fromkeys(s.train.model for s in settings))
     seed_list = list(range(seeds)) if seeds else sorted({seed for s in settings for seed in s.seeds})
     summary = run_grid(
-        settings, grid, model_list, _names(precisions) or [], seed_list,
+        settings, grid, model_list, comma_list(precisions) or (), seed_list,
         augment={"on": (True,), "off": (False,), "both": (False, True)}[augment],
         epochs=epochs, export_profile=export_profile,
         latency=LatencyOptions(batches=batches, threads=threads, warmup=warmup, runs=runs),
