@@ -401,7 +401,9 @@ class _Runner:
         _, runtime = resolve_interpreter()
         self.env = {**cpu_info(), "runtime": runtime["runtime"], "runtime_version": runtime["version"],
                     "tensorflow": package_versions().get("tensorflow")}
-        self.data: dict[tuple, object] = {}
+        self.regions: dict[tuple, object] = {}  # (data path, regions) -> Dataset, for the whole call
+        self.val = None  # the current job's source validation split
+        self.offsets: dict[tuple[str, str], dict] = {}  # the current job's season alignment per (setting, target)
         self.bar = None
 
     def load_regions(self, settings: list[Setting]) -> None:
@@ -411,8 +413,8 @@ class _Runner:
         for s in settings:
             for regions in (s.train.sources, *(t.regions for t in s.targets)):
                 key = (s.train.data, tuple(regions))
-                if key not in self.data:
-                    self.data[key] = load_regions(s.train.data, list(regions), **s.train.data_options)
+                if key not in self.regions:
+                    self.regions[key] = load_regions(s.train.data, list(regions), **s.train.data_options)
 
     def say(self, message: str) -> None:
         if self.progress:
@@ -426,6 +428,7 @@ class _Runner:
         self.bar.update(len(job.cells) - len(pending))
         if not pending:
             return
+        self.val, self.offsets = None, {}
         run_dir = self.grid / "runs" / job.name
         try:
             run, trained = self._train(job, run_dir)
@@ -563,12 +566,11 @@ class _Runner:
     def _target_data(self, job: Job, run, cell: Cell):
         """The cell's samples and its setting (None for source rows)."""
         if cell.setting == SOURCE_SETTING:
-            key = ("val", job.name)
-            if key not in self.data:
-                self.data[key] = run.val_data()
-            return self.data[key], None
+            if self.val is None:
+                self.val = run.val_data()
+            return self.val, None
         setting = next(s for s in job.settings if s.name == cell.setting)
-        return self.data[(job.config.data, tuple(setting.target(cell.target).regions))], setting
+        return self.regions[(job.config.data, tuple(setting.target(cell.target).regions))], setting
 
     def _offset(self, run, cell: Cell, setting: Setting | None, dataset) -> dict | None:
         """Season alignment of an aligned cell, resolved once per run and target (``auto`` is
@@ -577,11 +579,11 @@ class _Runner:
             return None
         from cropedge.align import resolve_offset
 
-        key = ("offset", run.path, cell.setting, cell.target)
-        if key not in self.data:
+        key = (cell.setting, cell.target)
+        if key not in self.offsets:
             spec = setting.target(cell.target).season_offset
-            self.data[key] = resolve_offset(spec, dataset.x, dataset.bands, run.meta.get("source_ndvi_curve"))
-        return self.data[key]
+            self.offsets[key] = resolve_offset(spec, dataset.x, dataset.bands, run.meta.get("source_ndvi_curve"))
+        return self.offsets[key]
 
     def _score(self, model, dataset, setting: Setting | None, cell: Cell, offset: dict | None) -> dict:
         from cropedge.evaluate import evaluate_run

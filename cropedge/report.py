@@ -29,6 +29,7 @@ from cropedge.errors import CropEdgeError
 DEFAULT_PROFILE = "pi4"
 # the paper's settings, from the mildest shift to the hardest; others follow alphabetically
 SETTING_ORDER = ("cross_country", "cross_continent", "cross_hemisphere")
+TIE_F1 = 0.01  # macro-F1 differences below this do not decide what to ship; latency does
 _STATUS_RANK = {OK: 0, CHECK_FAILED: 1, FAILED: 2}
 
 
@@ -162,15 +163,19 @@ def variant_summaries(rows: list[dict], basis: Basis) -> list[dict]:
     return out
 
 
-def choose_bundle(variants: list[dict], setting: str, budget_ms: float | None) -> dict | None:
-    """The most accurate deployable variant of ``setting`` whose every cell passed and whose
-    latency fits the budget (no budget: the most accurate); ties go to the faster."""
+def choose_bundle(variants: list[dict], setting: str, budget_ms: float | None, tie: float = TIE_F1) -> dict | None:
+    """The bundle to ship for ``setting``: among deployable variants whose every cell passed and
+    whose latency fits the budget (no budget: all), the fastest of those within ``tie`` macro-F1
+    of the most accurate (a 4x slower model is not worth +0.001)."""
     fitting = [
         v for v in variants
         if v["setting"] == setting and v["deployable"] and v["all_ok"] and v["latency_ms"] is not None
         and (budget_ms is None or v["latency_ms"] <= budget_ms)
     ]
-    return max(fitting, key=lambda v: (v["f1_mean"], -v["latency_ms"]), default=None)
+    if not fitting:
+        return None
+    best = max(v["f1_mean"] for v in fitting)
+    return min((v for v in fitting if v["f1_mean"] >= best - tie), key=lambda v: (v["latency_ms"], -v["f1_mean"]))
 
 
 def hardest_target(targets: list[dict]) -> tuple[str, str] | None:

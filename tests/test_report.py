@@ -67,10 +67,12 @@ def test_ship_line_respects_the_budget(grid, tmp_path):
     basis = latency_basis(rows, DeviceProfile(threads=4, batch_size=20))
     assert (basis.batch, basis.threads) == (16, 1)  # nearest measured batch, most threads within the profile's
     variants = variant_summaries(rows, basis)
-    best = choose_bundle(variants, "cross_hemisphere", budget_ms=None)
     eligible = [v for v in variants if v["setting"] == "cross_hemisphere" and v["precision"] != KERAS and v["all_ok"]]
-    if eligible:
-        assert best["f1_mean"] == max(v["f1_mean"] for v in eligible)
+    assert eligible
+    assert choose_bundle(variants, "cross_hemisphere", budget_ms=None, tie=0)["f1_mean"] == max(
+        v["f1_mean"] for v in eligible)
+    fastest = min(v["latency_ms"] for v in eligible)
+    assert choose_bundle(variants, "cross_hemisphere", budget_ms=None, tie=1.0)["latency_ms"] == fastest
 
 
 @pytest.mark.slow
