@@ -16,19 +16,24 @@ BELOW_FLOOR_EXIT = 1
 
 
 class IntList(click.ParamType):
-    """``1,256`` -> (1, 256); ``all`` (threads) -> 0, meaning every available core."""
+    """``1,256`` -> (1, 256); with ``allow_all``, ``all`` -> 0, meaning every available core."""
 
     name = "N,N,..."
+
+    def __init__(self, allow_all: bool = False):
+        self.allow_all = allow_all
 
     def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
         if isinstance(value, tuple):
             return value
+        words = [v.strip() for v in str(value).split(",") if v.strip()]
         try:
-            items = tuple(0 if v.strip() == "all" else int(v) for v in str(value).split(",") if v.strip())
+            items = tuple(0 if self.allow_all and w == "all" else int(w) for w in words)
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers (or 'all')", param, ctx)
-        if not items or min(items) < 0:
-            self.fail(f"{value!r} must list positive integers", param, ctx)
+            self.fail(f"{value!r} is not a comma-separated list of integers"
+                      + (" (or 'all')" if self.allow_all else ""), param, ctx)
+        if not items or any(i < 1 for i, w in zip(items, words) if w != "all"):
+            self.fail(f"{value!r} must list integers >= 1", param, ctx)
         return items
 
 
@@ -55,7 +60,7 @@ def comma_list(text: str | None) -> tuple[str, ...] | None:
 @click.option("--profile", "export_profile", help="Export profile (export/*.toml or a name): calibration, QAT "
               "epochs, self-check threshold [generic CPU].")
 @click.option("--batches", type=IntList(), default="1,256", show_default=True, help="Batch sizes timed.")
-@click.option("--threads", type=IntList(), default="1,all", show_default=True,
+@click.option("--threads", type=IntList(allow_all=True), default="1,all", show_default=True,
               help="Interpreter thread counts timed ('all' = every available core).")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed calls first.")
 @click.option("--runs", type=POSITIVE_INT, default=20, show_default=True, help="Timed calls (at most).")
