@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cropedge.atomic import atomic_path
+
 PRECISION_MARKERS = {"keras": "*", "float32": "o", "float16": "s", "dynamic": "D", "int8": "^", "int8-qat": "v"}
 # float reference dark, float exports blue, quantised exports warm: the drop reads at a glance
 PRECISION_COLOURS = {"keras": "0.35", "float32": "tab:blue", "float16": "lightskyblue", "dynamic": "tab:purple",
@@ -61,7 +63,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    with atomic_path(path) as tmp:  # the temporary name keeps .png, which picks the format
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
     _plt().close(fig)
     return path
 
