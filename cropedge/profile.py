@@ -8,19 +8,11 @@ Standard library only, so the device-side benchmark can read the same files.
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cropedge.errors import CropEdgeError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 only
-    try:
-        import tomli as tomllib
-    except ImportError:
-        tomllib = None
 
 TARGETS = ("cpu", "mcu")
 # where the profiles shipped with the project live (the repository's export/ folder)
@@ -105,8 +97,6 @@ def load_profile(path: str | Path) -> DeviceProfile:
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))) or "none"
         raise CropEdgeError(f"{path}: no such profile file (profiles shipped in {PROFILE_DIR}: {known})")
-    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
-        raise CropEdgeError("reading profiles on Python 3.10 needs tomli: pip install tomli")
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
