@@ -206,13 +206,13 @@ def predict_raster(
     class names (band description and ``CLASS_<id>`` tags), and with ``confidence`` a second
     band: round(probability x 254), with the GDAL scale 1/254 so readers see probabilities.
     """
-    import rasterio
-
     from cropedge.data.geotiff import GeoTiffStack
 
     if len(model.classes) >= NODATA:
         raise CropEdgeError(f"{len(model.classes)} classes do not fit a uint8 class map with nodata {NODATA}")
     with GeoTiffStack(input_path, model.bands, bands, dates) as stack:
+        import rasterio  # present: the stack opened
+
         model.check_dates(stack.doy, season_offset_days)
         if max_pixels is None:
             per_pixel = 4 * len(model.bands) * (3 * len(stack.doy) + 4 * YEAR_STEPS)
