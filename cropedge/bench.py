@@ -268,6 +268,8 @@ def read_rows(grid: str | Path) -> list[dict]:
         raise CropEdgeError(f"{grid}: no cells/ folder; is it a grid made by 'cropedge bench'?")
     rows = []
     for path in sorted((grid / "cells").glob("*.json")):
+        if path.name.startswith("."):
+            continue  # the temporary file of a cell whose writer was killed: not a row
         try:
             rows.append(json.loads(path.read_text(encoding="utf-8")))
         except ValueError:
