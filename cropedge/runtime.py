@@ -193,11 +193,12 @@ class LiteModel:
         if not np.isfinite(x.sum()):
             raise CropEdgeError("input has missing values (NaN) in the model window; fill gaps first (fill_gaps)")
         if self._in_scale:
-            # in place on our own copy: x / scale + zero point, rounded and saturated
+            # in place on our own copy: round(x / scale) + zero point, saturated (TFLite's formula;
+            # dividing, not multiplying by 1/scale, which rounds differently at some .5 boundaries)
             info = np.iinfo(self.input_dtype)
-            x *= np.float32(1.0 / self._in_scale)
-            x += np.float32(self._in_zero)
+            x /= np.float32(self._in_scale)
             np.rint(x, out=x)
+            x += np.float32(self._in_zero)
             np.clip(x, info.min, info.max, out=x)
             return x.astype(self.input_dtype)
         return x.astype(self.input_dtype, copy=False)

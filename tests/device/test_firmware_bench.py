@@ -42,7 +42,7 @@ def test_json_has_every_setting_and_the_machine(bundles, labelled_npz, tmp_path)
     oa = float((model.predict(model.input_from(data))[0] == data.y).mean())
     score = result["accuracy"][str(bundles["int8"])]
     assert score["n"] == len(data) and score["oa"] == pytest.approx(oa) and 0 <= score["macro_f1"] <= 1
-    assert "tiny-int8" in proc.stdout and "macro-F1" in proc.stdout
+    assert "cropnet-xxs-int8" in proc.stdout and "macro-F1" in proc.stdout
 
 
 def test_errors_are_one_line(tmp_path):

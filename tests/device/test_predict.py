@@ -16,7 +16,7 @@ from cropedge.cli import cli
 from cropedge.data import load_dataset
 from cropedge.runtime import LiteModel
 
-from .conftest import labelled
+from .conftest import target
 
 
 def run_predict(*args) -> "click.testing.Result":
@@ -54,7 +54,7 @@ def test_npz_output_and_summary_line(bundles, labelled_npz, tmp_path):
     out = tmp_path / "pred.npz"
     result = run_predict(bundles["int8"], labelled_npz, "--out", out, "--threads", "1")
     assert result.exit_code == 0, result.output
-    assert "300 pixels" in result.output and "ai-edge-litert" in result.output
+    assert f"{len(load_dataset(labelled_npz))} pixels" in result.output and "ai-edge-litert" in result.output
     with np.load(out) as z:
         assert set(z.files) == {"ids", "pred", "probability", "classes", "labels"}
         model = LiteModel(bundles["int8"])
@@ -102,7 +102,7 @@ def test_damaged_bundle_exits_2_without_output(bundles, labelled_npz, tmp_path, 
 
 def test_bad_inputs_exit_2_without_output(bundles, tmp_path):
     out = tmp_path / "pred.csv"
-    data = labelled(20)
+    data = target(5)
     nine = tmp_path / "nine.npz"
     replace(data, x=data.x[:, :9], bands=data.bands[:9]).save_npz(nine)
     cases = [

@@ -17,7 +17,7 @@ from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
 from cropedge.runtime import LiteModel, resolve_interpreter
 
-from .conftest import labelled, reflectance
+from .conftest import reflectance, target
 
 
 def raw_probabilities(bundle_path, x_year: np.ndarray) -> np.ndarray:
@@ -119,7 +119,7 @@ def test_rejects_missing_values(bundles):
 
 def test_dataset_bands_are_checked_and_reordered(bundles):
     model = LiteModel(bundles["int8"])
-    data = labelled(20)
+    data = target(5)
     order = list(reversed(range(len(S2_BANDS))))
     reordered = replace(data, x=data.x[:, order], bands=tuple(S2_BANDS[i] for i in order))
     np.testing.assert_array_equal(model.input_from(reordered), data.x)
