@@ -62,6 +62,11 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
+def _yerr(stds: list) -> list | None:
+    """Error bars from seed spreads; none at all when no group had two seeds (no spread to show)."""
+    return None if all(v is None for v in stds) else [v or 0 for v in stds]
+
+
 def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:  # the temporary name keeps .png, which picks the format
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
@@ -86,7 +91,8 @@ def _scatter_panel(ax, variants: list[dict], x_of, colours: dict, budget: float 
         if x is None or y is None:
             continue
         c = colours[v["model"]]
-        ax.errorbar(x, y, yerr=v["f1_std"] or 0, fmt="none", ecolor=c, alpha=0.5, lw=1)
+        if v["f1_std"] is not None:
+            ax.errorbar(x, y, yerr=v["f1_std"], fmt="none", ecolor=c, alpha=0.5, lw=1)
         ax.plot(x, y, ls="", marker=_marker(v["precision"]), ms=8, color=c,
                 markerfacecolor=c if v["augment"] else "none", mew=1.5)
         points.append((x, y))
@@ -157,7 +163,7 @@ def precision_drop(per_model: list[tuple[str, list[dict]]], precisions: list[str
         for j, p in enumerate(precisions):
             rows = [s for s in summaries if s["precision"] == p]
             xs = [index[(s["setting"], s["target"])] + (j - (len(precisions) - 1) / 2) * width for s in rows]
-            ax.bar(xs, [s["f1_mean"] for s in rows], width, yerr=[s["f1_std"] or 0 for s in rows],
+            ax.bar(xs, [s["f1_mean"] for s in rows], width, yerr=_yerr([s["f1_std"] for s in rows]),
                    color=PRECISION_COLOURS.get(p, "0.6"), capsize=2, label=p, error_kw={"lw": 0.8})
         ax.set_xticks(range(len(columns)), [t for _, t in columns])
         _setting_separators(ax, columns)
@@ -203,7 +209,7 @@ def augmentation_effect(panels: list[tuple[str, list[dict]]], path: Path) -> Pat
             rows = {v["model"]: v for v in variants if (v["augment"], v["aligned"]) == key}
             xs = [i + (j - (len(here) - 1) / 2) * width for i, m in enumerate(models) if m in rows]
             ys = [rows[m]["f1_mean"] for m in models if m in rows]
-            es = [rows[m]["f1_std"] or 0 for m in models if m in rows]
+            es = _yerr([rows[m]["f1_std"] for m in models if m in rows])
             ax.bar(xs, ys, width, yerr=es, capsize=2, color=styles[key][1], label=styles[key][0], error_kw={"lw": 0.8})
         ax.set_xticks(range(len(models)), models, rotation=15)
         ax.set_ylim(0, 1.0)
