@@ -25,6 +25,20 @@ def _cannot_write(path: Path, exc: OSError) -> CropEdgeError:
     return CropEdgeError(f"cannot write {path}: {exc.strerror or exc}; choose a folder you can write to")
 
 
+def check_writable(folder: str | os.PathLike) -> None:
+    """Raise ``CropEdgeError`` unless files can be made in ``folder`` (or, while it does not
+    exist yet, in its nearest existing parent). Creates nothing: for a long job to fail
+    before its work, not after it."""
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        raise _cannot_write(folder, exc) from None
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     if path.is_dir():
         raise CropEdgeError(f"{path} is a folder; give a file name to write")

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from cropedge.atomic import check_writable
 from cropedge.bundle import Bundle, complete_metadata, write_bundle
 from cropedge.errors import CropEdgeError
 from cropedge.profile import DeviceProfile, load_profile
@@ -347,6 +348,7 @@ def export_run(
     run = open_run(run_dir)
     _check_model_kind(run.meta["model"], rows)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "bundles"
+    check_writable(out)  # before minutes of conversion and checks
     ctx = _Context(run, Path(run_dir), settings, echo or _ignore, warn or _ignore, quiet)
     results = [_export_one(ctx, p, out, profile, strict) for p in rows]
     failed = [r for r in results if not r["passed"]]

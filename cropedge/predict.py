@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cropedge.atomic import atomic_open, atomic_path
+from cropedge.atomic import atomic_open, atomic_path, check_writable
 from cropedge.data.grid import YEAR_STEPS
 from cropedge.errors import CropEdgeError
 from cropedge.runtime import DEFAULT_BATCH, LiteModel
@@ -69,6 +69,7 @@ def predict_file(
         raise CropEdgeError("--probabilities is for table output; a class map takes --confidence")
     if not raster and (bands or dates):
         raise CropEdgeError("--bands and --dates describe GeoTIFF stacks; tables carry their own band names")
+    check_writable(out.parent)
     model = LiteModel(bundle, num_threads=num_threads)
     start = time.perf_counter()
     if raster:
