@@ -16,41 +16,46 @@ SPEED_EPOCHS = 1  # the bundles the speed sections time: accuracy does not matte
 
 
 def samples_per_class(ctx: Context) -> int:
+    """Synthetic samples per class of the speed sections' data (accuracy does not matter there)."""
     return 20 if ctx.quick else 200
 
 
-def synthetic_dir(ctx: Context) -> Path:
-    """CropGlobe-like synthetic regions (one .npz each) in the scratch folder."""
-    if "synthetic" not in ctx.cache:
+def synthetic_dir(ctx: Context, per_class: int) -> Path:
+    """CropGlobe-like synthetic source and target regions (one .npz each) in the scratch folder."""
+    key = ("synthetic", per_class)
+    if key not in ctx.cache:
         from cropedge.data.synthetic import synthesize
 
-        out = ctx.work / "synthetic"
-        synthesize(out, samples_per_class=samples_per_class(ctx), seed=0, regions=SOURCE + TARGETS)
-        ctx.cache["synthetic"] = out
-    return ctx.cache["synthetic"]
-
-
-def trained_run(ctx: Context, model: str, epochs: int) -> Path:
-    """A finished cropedge run of ``model`` trained on the source region for ``epochs``."""
-    key = ("run", model, epochs)
-    if key not in ctx.cache:
-        from cropedge.train import TrainConfig, train_run
-
-        config = TrainConfig(data=str(synthetic_dir(ctx)), sources=SOURCE, model=model, epochs=epochs, seed=0)
-        ctx.cache[key] = train_run(config, ctx.work / "runs" / f"{model}-e{epochs}", verbose=0)
+        out = ctx.work / f"synthetic-{per_class}"
+        synthesize(out, samples_per_class=per_class, seed=0, regions=SOURCE + TARGETS)
+        ctx.cache[key] = out
     return ctx.cache[key]
 
 
-def bundles(ctx: Context, model: str, epochs: int, precisions: tuple[str, ...] = ("float32", "int8")) -> dict[str, Path]:
-    """``{precision: bundle folder}`` exported by ``cropedge.export.export_run``."""
-    key = ("bundles", model, epochs, precisions)
+def trained_run(ctx: Context, model: str, epochs: int = SPEED_EPOCHS, lr: float = 1e-4,
+                per_class: int | None = None) -> Path:
+    """A finished cropedge run of ``model`` trained on the source region (reference protocol
+    but for ``epochs``, ``lr`` and the data size)."""
+    per_class = per_class or samples_per_class(ctx)
+    key = ("run", model, epochs, lr, per_class)
+    if key not in ctx.cache:
+        from cropedge.train import TrainConfig, train_run
+
+        config = TrainConfig(data=str(synthetic_dir(ctx, per_class)), sources=SOURCE, model=model, epochs=epochs,
+                             lr=lr, seed=0)
+        ctx.cache[key] = train_run(config, ctx.work / "runs" / f"{model}-e{epochs}-lr{lr:g}-n{per_class}", verbose=0)
+    return ctx.cache[key]
+
+
+def bundles(ctx: Context, run_dir: Path, precisions: tuple[str, ...] = ("float32", "int8")) -> dict[str, Path]:
+    """``{precision: bundle folder}`` of a run, exported by ``cropedge.export.export_run``."""
+    key = ("bundles", run_dir, precisions)
     if key not in ctx.cache:
         from cropedge.export import export_run
 
-        rows = export_run(trained_run(ctx, model, epochs), precisions, ctx.work / "bundles" / f"{model}-e{epochs}",
-                          quiet=True)
+        rows = export_run(run_dir, precisions, ctx.work / "bundles" / run_dir.name, quiet=True)
         missing = [r["precision"] for r in rows if r.get("path") is None]
         if missing:
-            raise RuntimeError(f"export of {model} wrote no bundle for {', '.join(missing)}")
+            raise RuntimeError(f"export of {run_dir.name} wrote no bundle for {', '.join(missing)}")
         ctx.cache[key] = {r["precision"]: Path(r["path"]) for r in rows}
     return ctx.cache[key]

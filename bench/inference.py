@@ -90,8 +90,8 @@ def model_bytes(bundle: Path) -> bytes:
 
 
 def _reference_bundles(ctx: Context) -> tuple[Path, dict[str, Path]]:
-    b = fixtures.bundles(ctx, ctx.reference, fixtures.SPEED_EPOCHS)
-    return fixtures.trained_run(ctx, ctx.reference, fixtures.SPEED_EPOCHS), b
+    run_dir = fixtures.trained_run(ctx, ctx.reference)
+    return run_dir, fixtures.bundles(ctx, run_dir)
 
 
 def int8_vs_float(ctx: Context) -> dict:
@@ -185,7 +185,7 @@ def predict_vs_raw(ctx: Context) -> dict:
     from cropedge.runtime import LiteModel
 
     run_dir, b = _reference_bundles(ctx)
-    n, batch, threads = (2048 if ctx.quick else 16384), 1024, ctx.threads
+    n, batch, threads = (2048 if ctx.quick else 8192), 1024, ctx.threads
     table = _pixel_table(ctx, run_dir, n)
     x = LiteModel(b["int8"]).prepare(load_dataset(table).x)
     raw_calls = [invoker(model_bytes(b["int8"]), x[i : i + batch], threads) for i in range(0, n, batch)]
@@ -269,9 +269,10 @@ def maps(ctx: Context) -> dict:
     from cropedge.predict import predict_file
 
     name, why = _map_model(ctx)
-    b = fixtures.bundles(ctx, name, fixtures.SPEED_EPOCHS, ("int8",))["int8"]
+    run_dir = fixtures.trained_run(ctx, name)
+    b = fixtures.bundles(ctx, run_dir, ("int8",))["int8"]
     size = 128 if ctx.quick else 1024
-    stack = _stack(ctx, size, fixtures.trained_run(ctx, name, fixtures.SPEED_EPOCHS))
+    stack = _stack(ctx, size, run_dir)
     summary = predict_file(b, stack, ctx.work / "map.tif", num_threads=ctx.threads)
     px_s = size * size / summary["seconds"]
     tile_min = TILE * TILE / px_s / 60
@@ -298,9 +299,9 @@ def memory(ctx: Context) -> dict:
     """Peak RSS of ``cropedge predict`` (a fresh process each) on a small and a 16x larger stack."""
     from bench.worker import run_in_subprocess
 
-    name, why = _map_model(ctx)
-    b = fixtures.bundles(ctx, name, fixtures.SPEED_EPOCHS, ("int8",))["int8"]
-    run_dir = fixtures.trained_run(ctx, name, fixtures.SPEED_EPOCHS)
+    name, _ = _map_model(ctx)
+    run_dir = fixtures.trained_run(ctx, name)
+    b = fixtures.bundles(ctx, run_dir, ("int8",))["int8"]
     sizes = (64, 256) if ctx.quick else (512, 2048)
     rows = []
     for size in sizes:
