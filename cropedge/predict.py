@@ -1,5 +1,5 @@
 """Classify files with a bundle: pixel tables (npz, h5, csv, parquet) -> CSV or NPZ, and
-GeoTIFF stacks -> class maps written strip by strip. Numpy, LiteRT and (for rasters)
+GeoTIFF stacks -> class maps written window by window. Numpy, LiteRT and (for rasters)
 rasterio only; every output appears whole or not at all."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ RASTER_SUFFIXES = (".tif", ".tiff")
 NODATA = 255
 # uint8 confidence = round(probability x 254), so that 255 stays free for nodata
 CONFIDENCE_SCALE = 254
-# memory one raster strip may take while it is read, gap-filled and classified
-STRIP_BYTES = 128 << 20
+# working memory of one raster window while it is read, gap-filled and classified
+WINDOW_BYTES = 128 << 20
 # map colours (RGB) of the CropGlobe classes; other classes take FALLBACK_COLOURS in turn
 CLASS_COLOURS = {
     "corn": (255, 211, 0),
@@ -201,7 +201,7 @@ def predict_raster(
     progress: bool = False,
     max_pixels: int | None = None,
 ) -> dict:
-    """Classify a GeoTIFF stack strip by strip into a uint8 class map (255 = nodata).
+    """Classify a GeoTIFF stack window by window into a uint8 class map (255 = nodata).
 
     The output keeps the input's size, CRS and transform, carries a colour table and the
     class names (band description and ``CLASS_<id>`` tags), and with ``confidence`` a second
@@ -216,14 +216,16 @@ def predict_raster(
 
         model.check_dates(stack.doy, season_offset_days)
         if max_pixels is None:
-            per_pixel = 4 * len(model.bands) * (3 * len(stack.doy) + 4 * YEAR_STEPS)
-            max_pixels = max(batch_size, STRIP_BYTES // per_pixel)
+            # float32 copies of the observations and of the year grid, float64 sums while resampling
+            per_pixel = 4 * len(model.bands) * (4 * len(stack.doy) + 5 * YEAR_STEPS)
+            max_pixels = max(batch_size, WINDOW_BYTES // per_pixel)
         profile = _output_profile(stack.profile, 2 if confidence else 1)
         counts = np.zeros(len(model.classes), dtype=np.int64)
         nodata = filled = 0
         with atomic_path(out, suffix=out.suffix) as tmp:
-            with rasterio.open(tmp, "w", **profile) as dst, _progress_bar(stack.height, progress, "row") as bar:
-                for window in stack.strips(max_pixels):
+            total = stack.width * stack.height
+            with rasterio.open(tmp, "w", **profile) as dst, _progress_bar(total, progress, "px") as bar:
+                for window in stack.windows(max_pixels):
                     x, valid, n_filled = stack.read(window)
                     class_map = np.full(len(x), NODATA, dtype=np.uint8)
                     conf = np.full(len(x), NODATA, dtype=np.uint8)
@@ -238,7 +240,7 @@ def predict_raster(
                         dst.write(conf.reshape(shape), 2, window=window)
                     nodata += int((~valid).sum())
                     filled += n_filled
-                    bar.update(int(window.height))
+                    bar.update(len(x))
                 _describe(dst, model, confidence)
     return {
         "pixels": int(counts.sum()),

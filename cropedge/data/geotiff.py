@@ -111,17 +111,25 @@ class GeoTiffStack:
     def close(self) -> None:
         self._src.close()
 
-    def strips(self, max_pixels: int) -> Iterator:
-        """Row strips (rasterio ``Window``) of at most ``max_pixels`` pixels (one row at least),
-        whole blocks of the file when they fit."""
+    def windows(self, max_pixels: int) -> Iterator:
+        """Windows (rasterio ``Window``) of at most ``max_pixels`` pixels (one row at least)
+        covering the raster in the file's block order, so that every compressed block is
+        decoded once: row strips of whole block rows for a striped file, parts of one
+        tile at a time for a tiled one."""
         from rasterio.windows import Window
 
-        rows = max(1, max_pixels // self.width)
-        block_rows = self._src.block_shapes[0][0]
-        if rows >= block_rows:
-            rows -= rows % block_rows
-        for top in range(0, self.height, rows):
-            yield Window(0, top, self.width, min(rows, self.height - top))
+        block_rows, block_cols = self._src.block_shapes[0]
+        if block_cols >= self.width:
+            blocks = [Window(0, 0, self.width, self.height)]
+        else:
+            blocks = [w for _, w in self._src.block_windows(1)]
+        for block in blocks:
+            width, height = int(block.width), int(block.height)
+            rows = max(1, max_pixels // width)
+            if rows >= block_rows:
+                rows -= rows % block_rows
+            for top in range(0, height, rows):
+                yield Window(block.col_off, block.row_off + top, width, min(rows, height - top))
 
     def read(self, window) -> tuple[np.ndarray, np.ndarray, int]:
         """Pixels of ``window`` (row-major) as year-grid series [N, bands, 73] with gaps

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from affine import Affine
 
 from cropedge.cli import cli
+from cropedge.data.geotiff import GeoTiffStack
 from cropedge.data.grid import S2_BANDS, fill_gaps, resample_to_year_grid
 from cropedge.predict import CONFIDENCE_SCALE, NODATA, predict_raster
 from cropedge.runtime import LiteModel
@@ -35,11 +36,12 @@ def series() -> np.ndarray:
     return x
 
 
-def write_stack(path: Path, x: np.ndarray, descriptions: str | None = "band_date") -> Path:
+def write_stack(path: Path, x: np.ndarray, descriptions: str | None = "band_date", tiled: bool = False) -> Path:
     data = x.reshape(HEIGHT, WIDTH, len(S2_BANDS), len(DATES)).transpose(3, 2, 0, 1)  # date-major
     data = data.reshape(-1, HEIGHT, WIDTH).astype(np.uint16)
+    blocks = {"tiled": True, "blockxsize": 16, "blockysize": 16} if tiled else {}
     with rasterio.open(path, "w", driver="GTiff", width=WIDTH, height=HEIGHT, count=len(data), dtype="uint16",
-                       crs="EPSG:32631", transform=TRANSFORM, nodata=0) as dst:
+                       crs="EPSG:32631", transform=TRANSFORM, nodata=0, **blocks) as dst:
         dst.write(data)
         if descriptions:
             for i, (d, b) in enumerate((d, b) for d in DATES for b in S2_BANDS):
@@ -91,15 +93,25 @@ def test_class_map_keeps_georeferencing_nodata_and_names(bundles, stack, tmp_pat
     assert len(np.unique(want_classes)) > 2
 
 
-def test_strips_and_stack_order_from_arguments(bundles, stack, tmp_path):
+@pytest.mark.parametrize("tiled", [False, True])
+def test_windows_and_stack_order_from_arguments(bundles, stack, tmp_path, tiled):
     path, x = stack
     model = LiteModel(bundles["float32"])
-    plain = write_stack(tmp_path / "plain.tif", x, descriptions=None)
-    out = tmp_path / "strips.tif"
-    summary = predict_raster(model, plain, out, bands=list(S2_BANDS), dates=[str(d) for d in DATES], max_pixels=80)
+    plain = write_stack(tmp_path / "plain.tif", x, descriptions=None, tiled=tiled)
+    out = tmp_path / "windows.tif"
+    dates = [str(d) for d in DATES]
+    summary = predict_raster(model, plain, out, bands=list(S2_BANDS), dates=dates, max_pixels=80)
     assert summary["nodata"] == 3
     with rasterio.open(out) as src:
         np.testing.assert_array_equal(src.read(1), expected(model, x)[0])
+    with GeoTiffStack(plain, S2_BANDS, S2_BANDS, dates) as stack_:
+        windows = list(stack_.windows(80))
+    covered = np.zeros((HEIGHT, WIDTH), int)
+    for w in windows:
+        assert w.width * w.height <= 80 or w.height == 1
+        covered[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] += 1
+    assert (covered == 1).all()
+    assert {int(w.width) for w in windows} == ({16, WIDTH - 32} if tiled else {WIDTH})
 
 
 def test_date_first_descriptions(bundles, stack, tmp_path):
