@@ -100,6 +100,11 @@ class LiteModel:
             self.season_offset_days = float(self.meta.get("season_offset_days") or 0.0)
         except (KeyError, TypeError, ValueError) as exc:
             raise CropEdgeError(f"{self.origin}: metadata field {exc} is unusable; re-export the bundle") from None
+        if not len(self.stats.mean) == len(self.stats.std) == len(self.bands):
+            raise CropEdgeError(
+                f"{self.origin}: metadata normalization has {len(self.stats.mean)} means and {len(self.stats.std)} "
+                f"standard deviations for {len(self.bands)} bands; re-export the bundle"
+            )
         self.num_threads = num_threads
         self._interpreter_cls, self.runtime_info = resolve_interpreter()
         self._runners: dict[int, _Runner] = {}

@@ -54,7 +54,14 @@ class Window:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Window":
-        return cls(int(d["start_doy"]), int(d["end_doy"]), int(d.get("step", STEP_DAYS)))
+        """A window read back from run.json or bundle metadata, checked (a step of 0 would divide by zero)."""
+        window = cls(int(d["start_doy"]), int(d["end_doy"]), int(d.get("step", STEP_DAYS)))
+        if window.step < 1 or not 1 <= window.start_doy <= window.end_doy <= 365:
+            raise CropEdgeError(
+                f"window day {window.start_doy}..{window.end_doy} step {window.step} is not a window of the year "
+                "(1 <= start <= end <= 365, step >= 1); the file holding it is damaged"
+            )
+        return window
 
 
 MIN_STEPS = 3  # fewer dates than this are a snapshot, not a time series

@@ -30,7 +30,7 @@ def read_hdf5(path: str | Path, *, classes: Sequence[str] | None = None, nodata:
     try:
         with h5py.File(path, "r") as fh:
             fh.visititems(collect)
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:  # h5py: RuntimeError for a damaged object tree
         reason = describe_error(exc)
         raise CropEdgeError(f"{path}: not a readable HDF5 file ({reason}); check the file or write it anew") from exc
     return from_arrays(arrays, path, classes=classes, nodata=nodata)
