@@ -1,0 +1,150 @@
+"""Shared pieces of the reliability tests: the real CLI (in-process and as a process), and a
+tiny synthetic data folder, trained run and exported bundles made once per test session.
+
+Every reliability test module is in one xdist group, so these session fixtures are built
+once even under ``pytest -n 2 --dist loadgroup``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+from click.testing import CliRunner, Result
+
+from cropedge.cli import cli
+
+CROPEDGE = Path(sys.executable).with_name("cropedge")
+# the tiny training every fixture and comparison uses (same config = same job in bench)
+MODEL, EPOCHS, BATCH, LR, SEED, SOURCE, TARGET = "cropnet-xxs", 4, 16, 0.003, 0, "FRA", "BEL"
+TRAIN_ARGS = ("--source", SOURCE, "--model", MODEL, "--epochs", str(EPOCHS), "--batch-size", str(BATCH),
+              "--lr", str(LR), "--seed", str(SEED))  # fmt: skip
+SAMPLES_PER_CLASS = 20
+# the same training as a recipe (what bench needs), without dropout: Keras' dropout draws are
+# not checkpointed, so only a dropout-free run resumes to exactly the uninterrupted result
+RECIPE = """data = "{data}"
+sources = ["{source}"]
+seeds = [{seed}]
+[train]
+model = "{model}"
+model_options = {{dropout = 0.0}}
+epochs = {epochs}
+batch_size = {batch}
+lr = {lr}
+[targets.{target}]
+"""
+# TensorFlow's C++ runtime logs a few lines on stderr before its logging is set up (whatever
+# TF_CPP_MIN_LOG_LEVEL says), and LiteRT announces its XNNPACK delegate; they are the native
+# libraries', not cropedge's, and are left out when counting cropedge's lines
+_NATIVE_LOG = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate)"
+)
+
+
+def invoke(*args: object) -> Result:
+    """The ``cropedge`` group in this process (exceptions other than exit are kept)."""
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+
+
+def run_cli(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The installed ``cropedge`` console script as a separate process."""
+    return subprocess.run([str(CROPEDGE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=cli_env())
+
+
+def start_cli(*args: object) -> subprocess.Popen:
+    """Start ``cropedge`` without waiting (to interrupt it); output goes to files, not pipes."""
+    return subprocess.Popen([str(CROPEDGE), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env())
+
+
+def cropedge_lines(stderr: str) -> list[str]:
+    """stderr lines as a terminal shows them (a progress bar cleared with \\r is gone), without
+    the native libraries' start-up log."""
+    shown = (line.rsplit("\r", 1)[-1] for line in stderr.split("\n"))
+    return [line for line in shown if line.strip() and not _NATIVE_LOG.match(line)]
+
+
+def assert_user_error(result: Result | subprocess.CompletedProcess, outputs: Sequence[Path] = (), match: str = "") -> str:
+    """Exit 2, one ``cropedge: error:`` line on stderr, no traceback, nothing at ``outputs``."""
+    code = result.exit_code if isinstance(result, Result) else result.returncode
+    stdout = result.stdout
+    stderr = result.stderr
+    assert code == 2, f"exit {code}\nstdout: {stdout}\nstderr: {stderr}\n{getattr(result, 'exc_info', '')}"
+    lines = cropedge_lines(stderr)
+    assert len(lines) == 1 and lines[0].startswith("cropedge: error: "), stderr
+    assert "Traceback" not in stdout + stderr
+    assert match.lower() in lines[0].lower(), lines[0]
+    for path in outputs:
+        assert not Path(path).exists(), f"{path} was left behind"
+    return lines[0]
+
+
+def assert_ok(result: Result | subprocess.CompletedProcess) -> None:
+    code = result.exit_code if isinstance(result, Result) else result.returncode
+    assert code == 0, f"exit {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("reliability")
+
+
+@pytest.fixture(scope="session")
+def synth_dir(work: Path) -> Path:
+    """Eight synthetic regions, 20 samples per class, seed 0 (``cropedge data synth``)."""
+    out = work / "data"
+    assert_ok(run_cli("data", "synth", "--out", out, "--samples-per-class", SAMPLES_PER_CLASS, "--seed", SEED, "--quiet"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def recipe(work: Path, synth_dir: Path) -> Path:
+    """The tiny training as a recipe: FRA -> BEL, cropnet-xxs without dropout, 4 epochs."""
+    path = work / "recipes" / "tiny.toml"
+    path.parent.mkdir()
+    path.write_text(RECIPE.format(data=synth_dir, source=SOURCE, seed=SEED, model=MODEL, epochs=EPOCHS, batch=BATCH,
+                                  lr=LR, target=TARGET))  # fmt: skip
+    return path
+
+
+def train_args(recipe: Path, out: Path) -> tuple:
+    """``cropedge train`` arguments of the tiny training into ``out`` (one seed: one run folder)."""
+    return ("train", "--config", recipe, "--seed", SEED, "--out", out)
+
+
+@pytest.fixture(scope="session")
+def trained_run(work: Path, recipe: Path) -> Path:
+    """A finished, uninterrupted ``cropedge train`` run (the reference for resumed runs)."""
+    out = work / "run"
+    assert_ok(run_cli(*train_args(recipe, out), "--quiet"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def bundles(work: Path, trained_run: Path) -> dict[str, Path]:
+    """int8 and float32 bundles of ``trained_run`` (``cropedge export``)."""
+    out = work / "bundles"
+    assert_ok(run_cli("export", trained_run, "--int8", "--float32", "--out", out, "--quiet"))
+    return {p: out / f"{MODEL}-{p}" for p in ("int8", "float32")}
+
+
+@pytest.fixture
+def copy_of(tmp_path: Path):
+    """``copy_of(folder)``: a private copy to damage."""
+
+    def make(folder: Path, name: str | None = None) -> Path:
+        dst = tmp_path / (name or folder.name)
+        shutil.copytree(folder, dst)
+        return dst
+
+    return make
