@@ -7,14 +7,16 @@ once even under ``pytest -n 2 --dist loadgroup``.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -94,6 +96,27 @@ def assert_ok(result: Result | subprocess.CompletedProcess) -> None:
     assert code == 0, f"exit {code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
 
 
+# training on CPU has repeated bit for bit here; the documented tolerance (docs/reliability.md)
+# leaves room for float sums a different CPU or thread count may order differently
+HISTORY_RTOL = 1e-6
+
+
+def history(run: Path) -> np.ndarray:
+    """history.csv of a run as numbers [epochs, columns]."""
+    with open(run / "history.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return np.array([[float(v) for v in row.values()] for row in rows])
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """Same per-epoch losses and scores (to ``HISTORY_RTOL``), same best epoch and validation scores."""
+    np.testing.assert_allclose(history(run), history(reference), rtol=HISTORY_RTOL, atol=0)
+    ours, theirs = (json.loads((r / "run.json").read_text()) for r in (run, reference))
+    assert ours["best_epoch"] == theirs["best_epoch"]
+    for key in ("oa", "macro_f1", "weighted_f1"):
+        assert ours["validation"][key] == theirs["validation"][key], key
+
+
 @pytest.fixture(scope="session")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("reliability")
@@ -136,15 +159,3 @@ def bundles(work: Path, trained_run: Path) -> dict[str, Path]:
     out = work / "bundles"
     assert_ok(run_cli("export", trained_run, "--int8", "--float32", "--out", out, "--quiet"))
     return {p: out / f"{MODEL}-{p}" for p in ("int8", "float32")}
-
-
-@pytest.fixture
-def copy_of(tmp_path: Path):
-    """``copy_of(folder)``: a private copy to damage."""
-
-    def make(folder: Path, name: str | None = None) -> Path:
-        dst = tmp_path / (name or folder.name)
-        shutil.copytree(folder, dst)
-        return dst
-
-    return make

@@ -24,7 +24,7 @@ from cropedge.bundle import load_bundle
 from cropedge.errors import CropEdgeError
 from cropedge.run import Run
 
-from .conftest import EPOCHS, MODEL, assert_ok, run_cli, start_cli, train_args
+from .conftest import EPOCHS, MODEL, assert_ok, assert_same_run, run_cli, start_cli, train_args
 
 pytestmark = [pytest.mark.xdist_group("reliability"), pytest.mark.slow]
 
@@ -64,21 +64,6 @@ def epochs_backed_up(state: Path | None) -> int:
 def visible(folder: Path) -> set[str]:
     """Names in ``folder`` that are not temporary (hidden) leftovers."""
     return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.exists() else set()
-
-
-def history(run: Path) -> np.ndarray:
-    with open(run / "history.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return np.array([[float(v) for v in row.values()] for row in rows])
-
-
-def assert_same_run(run: Path, reference: Path) -> None:
-    """Same per-epoch losses and scores (to 1e-6), same best epoch and validation scores."""
-    np.testing.assert_allclose(history(run), history(reference), rtol=1e-6, atol=0)
-    ours, theirs = (json.loads((r / "run.json").read_text()) for r in (run, reference))
-    assert ours["best_epoch"] == theirs["best_epoch"]
-    for key in ("oa", "macro_f1", "weighted_f1"):
-        assert ours["validation"][key] == theirs["validation"][key], key
 
 
 def test_killed_training_leaves_no_finished_files_and_resumes_to_the_same_run(
