@@ -35,7 +35,7 @@ def _sizes(ctx: Context) -> dict:
     return {"batch_size": 256, "warmup_steps": 5, "steps": 15}
 
 
-def _train_parts(n: int, batch_size: int, seed: int = 0):
+def _train_parts(n: int, seed: int = 0):
     """cropedge.train's fitting inputs for ``n`` random samples (all in the training split)."""
     from cropedge.data.grid import Window
     from cropedge.data.normalize import BandStats
@@ -51,11 +51,11 @@ def _train_parts(n: int, batch_size: int, seed: int = 0):
     return _Parts(x, y, idx, idx[:0], window, stats, classes)
 
 
-def _pipeline(parts, batch_size: int, augment: bool = True):
+def _pipeline(parts, batch_size: int):
     """cropedge's real training input pipeline (shuffle, batch, augment, normalise, prefetch)."""
     from cropedge.train import TrainConfig, _train_dataset
 
-    config = TrainConfig(data="-", sources=("bench",), batch_size=batch_size, augment=augment)
+    config = TrainConfig(data="-", sources=("bench",), batch_size=batch_size)
     return _train_dataset(config, parts)
 
 
@@ -70,23 +70,19 @@ def _samples_per_s(ds, batch_size: int, warmup: int, steps: int) -> float:
     return steps * batch_size / (time.perf_counter() - t0)
 
 
-class _StepTimer:
-    """Keras callback: wall time from the end of the warm-up steps to the end of the last step."""
+def _step_timer(warmup: int):
+    """A Keras callback noting the wall time from the end of the warm-up steps to the last step."""
+    from cropedge.backend import keras
 
-    def __new__(cls, warmup: int):
-        from cropedge.backend import keras
+    class StepTimer(keras.callbacks.Callback):
+        t0 = t1 = None
 
-        class StepTimer(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.t0 = self.t1 = None
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            if batch + 1 == warmup:
+                self.t0 = time.perf_counter()
+            self.t1 = time.perf_counter()
 
-            def on_train_batch_end(self, batch: int, logs=None) -> None:
-                if batch + 1 == warmup:
-                    self.t0 = time.perf_counter()
-                self.t1 = time.perf_counter()
-
-        return StepTimer()
+    return StepTimer()
 
 
 def tf_train_throughput(
@@ -127,7 +123,7 @@ def tf_train_throughput(
 
     strategy = select_strategy()
     n = batch_size * 8
-    parts = _train_parts(n, batch_size)
+    parts = _train_parts(n)
     ds = _pipeline(parts, batch_size)
     keras.utils.set_random_seed(0)
     with precision_policy(mixed_precision) as policy, strategy.scope():
@@ -141,7 +137,7 @@ def tf_train_throughput(
     weights = balanced_class_weights(parts.y, NUM_CLASSES)
 
     def fit_rate(data) -> float:
-        timer = _StepTimer(warmup_steps)
+        timer = _step_timer(warmup_steps)
         net.fit(data.repeat(), epochs=1, steps_per_epoch=warmup_steps + steps, class_weight=weights, verbose=0,
                 callbacks=[timer])
         return steps * batch_size / (timer.t1 - timer.t0)
