@@ -119,7 +119,7 @@ class _Table:
     def _guard(self, read: Any) -> Any:
         try:
             return read()
-        except (self._pa.ArrowException, OSError) as exc:
+        except (self._pa.ArrowException, OSError, ValueError) as exc:  # ValueError: e.g. undecodable names
             reason = describe_error(exc)
             raise CropEdgeError(f"{self.path}: not a readable Parquet file ({reason}); check the file") from exc
 
