@@ -13,6 +13,7 @@ evenly spaced over the year. ``x``/``y`` are accepted for ``fea``/``lbl``.
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -48,7 +49,8 @@ def read_npz(path: str | Path, *, classes: Sequence[str] | None = None, nodata: 
             raise CropEdgeError(f"{path}: not an .npz archive (no zip signature); save fea and lbl with np.savez")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+    # numpy reads .npy headers with Python's tokenizer: a damaged header raises SyntaxError or TokenError
+    except (OSError, EOFError, ValueError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error) as exc:
         reason = describe_error(exc)
         raise CropEdgeError(f"{path}: not a readable .npz archive ({reason}); check the file or write it anew") from exc
     return from_arrays(arrays, path, classes=classes, nodata=nodata)
