@@ -75,7 +75,8 @@ def render(report: dict) -> str:
             target_rows.append({"section": name, "ratio": f"({s['status']}: {s.get('reason', '')})"})
     lines += table(target_rows) + [""]
     for name, s in sections.items():
-        lines += [f"## {name}: {s.get('title', '')}", "", f"Status: {s['status']} ({s.get('seconds', 0):.0f} s)."]
+        load = f", load average {s['load_average_1min']:.1f}" if "load_average_1min" in s else ""
+        lines += [f"## {name}: {s.get('title', '')}", "", f"Status: {s['status']} ({s.get('seconds', 0):.0f} s{load})."]
         if s["status"] != "ok":
             lines += ["", f"Reason: {s.get('reason', '')}"]
         if s.get("ratios"):
