@@ -49,8 +49,10 @@ def read_npz(path: str | Path, *, classes: Sequence[str] | None = None, nodata: 
             raise CropEdgeError(f"{path}: not an .npz archive (no zip signature); save fea and lbl with np.savez")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    # numpy reads .npy headers with Python's tokenizer: a damaged header raises SyntaxError or TokenError
-    except (OSError, EOFError, ValueError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error) as exc:
+    # a damaged archive: numpy parses .npy headers with Python's tokenizer (SyntaxError, TokenError);
+    # zipfile reads flipped flags as an unknown version or method, or as encryption
+    except (OSError, EOFError, ValueError, SyntaxError, tokenize.TokenError, NotImplementedError, RuntimeError,
+            zipfile.BadZipFile, zlib.error) as exc:  # fmt: skip
         reason = describe_error(exc)
         raise CropEdgeError(f"{path}: not a readable .npz archive ({reason}); check the file or write it anew") from exc
     return from_arrays(arrays, path, classes=classes, nodata=nodata)
