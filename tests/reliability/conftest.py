@@ -1,20 +1,22 @@
 """Shared pieces of the reliability tests: the real CLI (in-process and as a process), and a
 tiny synthetic data folder, trained run and exported bundles made once per test session.
 
-Every reliability test module is in one xdist group, so these session fixtures are built
-once even under ``pytest -n 2 --dist loadgroup``.
+The data, run and bundles are built once per test session even when the tests are spread
+over xdist workers (``built_once``), and tests only read them (they damage private copies).
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -117,27 +119,36 @@ def assert_same_run(run: Path, reference: Path) -> None:
         assert ours["validation"][key] == theirs["validation"][key], key
 
 
-@pytest.fixture(scope="session")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("reliability")
-
-
-@pytest.fixture(scope="session")
-def synth_dir(work: Path) -> Path:
-    """Eight synthetic regions, 20 samples per class, seed 0 (``cropedge data synth``)."""
-    out = work / "data"
-    assert_ok(run_cli("data", "synth", "--out", out, "--samples-per-class", SAMPLES_PER_CLASS, "--seed", SEED, "--quiet"))
-    return out
-
-
-@pytest.fixture(scope="session")
-def recipe(work: Path, synth_dir: Path) -> Path:
-    """The tiny training as a recipe: FRA -> BEL, cropnet-xxs without dropout, 4 epochs."""
-    path = work / "recipes" / "tiny.toml"
-    path.parent.mkdir()
-    path.write_text(RECIPE.format(data=synth_dir, source=SOURCE, seed=SEED, model=MODEL, epochs=EPOCHS, batch=BATCH,
-                                  lr=LR, target=TARGET))  # fmt: skip
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """``build(path)`` once per test session, however many xdist workers ask; the others wait
+    for it and reuse the result (a file lock in the folder all workers share)."""
+    base = factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "reliability"
+    root.mkdir(exist_ok=True)
+    path, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)
+            build(path)
+            done.touch()
     return path
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight synthetic regions, 20 samples per class, seed 0 (``cropedge data synth``)."""
+    return built_once(tmp_path_factory, "data", lambda out: assert_ok(run_cli(
+        "data", "synth", "--out", out, "--samples-per-class", SAMPLES_PER_CLASS, "--seed", SEED, "--quiet")))
+
+
+@pytest.fixture(scope="session")
+def recipe(tmp_path_factory: pytest.TempPathFactory, synth_dir: Path) -> Path:
+    """The tiny training as a recipe: FRA -> BEL, cropnet-xxs without dropout, 4 epochs."""
+    text = RECIPE.format(data=synth_dir, source=SOURCE, seed=SEED, model=MODEL, epochs=EPOCHS, batch=BATCH, lr=LR,
+                         target=TARGET)  # fmt: skip
+    folder = built_once(tmp_path_factory, "recipes", lambda out: (out.mkdir(), (out / "tiny.toml").write_text(text)))
+    return folder / "tiny.toml"
 
 
 def train_args(recipe: Path, out: Path) -> tuple:
@@ -146,16 +157,14 @@ def train_args(recipe: Path, out: Path) -> tuple:
 
 
 @pytest.fixture(scope="session")
-def trained_run(work: Path, recipe: Path) -> Path:
+def trained_run(tmp_path_factory: pytest.TempPathFactory, recipe: Path) -> Path:
     """A finished, uninterrupted ``cropedge train`` run (the reference for resumed runs)."""
-    out = work / "run"
-    assert_ok(run_cli(*train_args(recipe, out), "--quiet"))
-    return out
+    return built_once(tmp_path_factory, "run", lambda out: assert_ok(run_cli(*train_args(recipe, out), "--quiet")))
 
 
 @pytest.fixture(scope="session")
-def bundles(work: Path, trained_run: Path) -> dict[str, Path]:
+def bundles(tmp_path_factory: pytest.TempPathFactory, trained_run: Path) -> dict[str, Path]:
     """int8 and float32 bundles of ``trained_run`` (``cropedge export``)."""
-    out = work / "bundles"
-    assert_ok(run_cli("export", trained_run, "--int8", "--float32", "--out", out, "--quiet"))
+    out = built_once(tmp_path_factory, "bundles", lambda out: assert_ok(run_cli(
+        "export", trained_run, "--int8", "--float32", "--out", out, "--quiet")))
     return {p: out / f"{MODEL}-{p}" for p in ("int8", "float32")}

@@ -18,12 +18,10 @@ import pytest
 
 from cropedge.data.grid import S2_BANDS, YEAR_STEPS
 
-from .conftest import EPOCHS, MODEL, SOURCE, TRAIN_ARGS, assert_user_error, invoke, run_cli
-
-pytestmark = pytest.mark.xdist_group("reliability")
+from .conftest import MODEL, SOURCE, TRAIN_ARGS, assert_user_error, invoke, run_cli
 
 # files the kernel refuses to read even to root (write-only attributes); used when running as root
-_ROOT_UNREADABLE = ("/sys/bus/pci/rescan", "/sys/kernel/mm/ksm/run_never_readable", "/sys/power/wakeup_count")
+_ROOT_UNREADABLE = ("/sys/bus/pci/rescan", "/sys/bus/pci/drivers_probe", "/sys/bus/platform/drivers_probe")
 
 
 @dataclass
@@ -187,6 +185,10 @@ def _export(ctx: Ctx, run: Path, *flags: str) -> tuple[list, list]:
     return ["export", run, *(flags or ("--int8",)), "--out", out], [out]
 
 
+def _synth(out: Path) -> tuple[list, list]:
+    return ["data", "synth", "--out", out, "--samples-per-class", 1], [out]
+
+
 def _bench(ctx: Ctx, *extra: object, recipe: Path | None = None) -> tuple[list, list]:
     out = ctx.tmp / "grid"
     return ["bench", "--recipe", recipe or ctx.recipe(), "--out", out, "--quiet", *extra], [out]
@@ -221,12 +223,10 @@ CASES: dict[str, tuple[Case, str]] = {
                                            [c.tmp / "r"]), "cannot read"),
     "predict/unwritable --out": (lambda c: _predict(c, c.bundle, c.table, out=_unwritable(c) / "cropedge-p.csv"),
                                  "cannot write"),
-    "synth/unwritable --out": (lambda c: (["data", "synth", "--out", _unwritable(c) / "cropedge-syn",
-                                           "--samples-per-class", 1], [_unwritable(c) / "cropedge-syn"]), "cannot write"),
+    "synth/unwritable --out": (lambda c: _synth(_unwritable(c) / "cropedge-syn"), "cannot write"),
     "predict/--out through a file": (lambda c: _predict(c, c.bundle, c.table, out=c.file("f.txt", "x") / "p.csv"),
                                      "cannot write"),
-    "synth/--out through a file": (lambda c: (["data", "synth", "--out", c.file("f.txt", "x") / "d",
-                                               "--samples-per-class", 1], []), "cannot write"),
+    "synth/--out through a file": (lambda c: _synth(c.file("f.txt", "x") / "d"), "cannot write"),
     "train/--out through a file": (lambda c: _train(c, c.data, out=c.file("f.txt", "x") / "r"), "cannot write"),
     "export/--out through a file": (lambda c: (["export", c.run, "--float32", "--out", c.file("f.txt", "x") / "b"],
                                                []), "cannot write"),

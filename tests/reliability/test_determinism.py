@@ -12,8 +12,6 @@ import pytest
 
 from .conftest import SAMPLES_PER_CLASS, SEED, TARGET, assert_ok, assert_same_run, invoke, run_cli, train_args
 
-pytestmark = pytest.mark.xdist_group("reliability")
-
 
 def synth(out: Path, seed: int) -> dict[str, bytes]:
     assert_ok(run_cli("data", "synth", "--out", out, "--samples-per-class", SAMPLES_PER_CLASS, "--seed", seed, "--quiet"))

@@ -25,7 +25,7 @@ from cropedge.data import load_dataset
 from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, YEAR_STEPS
 from cropedge.errors import CropEdgeError
 
-pytestmark = [pytest.mark.xdist_group("reliability"), pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("CROPEDGE_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(

@@ -26,7 +26,7 @@ from cropedge.run import Run
 
 from .conftest import EPOCHS, MODEL, assert_ok, assert_same_run, run_cli, start_cli, train_args
 
-pytestmark = [pytest.mark.xdist_group("reliability"), pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 # the bench grid of the tiny recipe: int8 only, timed long enough (batch 256, 300 calls) that a
 # kill after the first cell lands while later cells are still being made
