@@ -123,6 +123,8 @@ def predict_table(
 
     dataset = load_dataset(input_path)
     x = model.input_from(dataset)
+    if dataset.observed_doy is not None:  # gap filling must not invent the season the model needs
+        model.check_dates(dataset.observed_doy, season_offset_days)
     with _progress_bar(len(x), progress, "px") as bar:
         ids, probs = model.predict(x, batch_size, season_offset_days, progress=bar.update)
     labels = model.labels_of(dataset) if (dataset.y >= 0).any() else None

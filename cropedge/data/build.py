@@ -161,6 +161,7 @@ def to_year_dataset(
         raise CropEdgeError(f"{source}: no samples in the file; check that it holds data rows")
     x = mask_nodata(x, nodata)
     doy = np.asarray(doy, dtype=np.float64)
+    observed_doy = doy[np.isfinite(x).any(axis=(0, 1))]
     notes = list(notes)
     if np.nanmax(np.abs(x), initial=0.0) <= FRACTION_MAX:
         notes.append(f"all values <= {FRACTION_MAX:g}: reflectance fractions? cropedge expects DN (x 10 000)")
@@ -176,7 +177,7 @@ def to_year_dataset(
         y, classes = encode_labels(labels, classes, source)
     ds = Dataset(
         x=x, y=y, classes=classes, bands=tuple(bands), region=region, ids=ids, source=source,
-        ignored=ignored, notes=tuple(notes),
+        ignored=ignored, notes=tuple(notes), observed_doy=observed_doy,
     ).clean()  # fmt: skip
     if len(ds) == 0:
         raise CropEdgeError(

@@ -31,6 +31,8 @@ class Dataset:
         ignored: how many samples were left out because their label is in no class of the
             chosen legend (e.g. WorldCereal's ``ignore``).
         notes: what reading changed beyond gap filling (resampling, band stand-ins), one line each.
+        observed_doy: days of year the source file had observations on, before resampling
+            (None: every step of the year grid); lets the device refuse a season it never saw.
     """
 
     x: np.ndarray
@@ -45,6 +47,7 @@ class Dataset:
     dropped: int = 0
     ignored: int = 0
     notes: tuple[str, ...] = ()
+    observed_doy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.x = np.asarray(self.x, dtype=np.float32)
@@ -52,6 +55,8 @@ class Dataset:
         self.classes = tuple(str(c) for c in self.classes)
         self.bands = tuple(str(b) for b in self.bands)
         self.notes = tuple(self.notes)
+        if self.observed_doy is not None:
+            self.observed_doy = np.asarray(self.observed_doy, dtype=np.float32)
         self.doy = np.asarray(self.doy, dtype=np.float32)
         n = len(self.x)
         if self.x.ndim != 3:
@@ -160,4 +165,6 @@ def concat(parts: list[Dataset]) -> Dataset:
         dropped=sum(p.dropped for p in parts),
         ignored=sum(p.ignored for p in parts),
         notes=tuple(dict.fromkeys(n for p in parts for n in p.notes)),
+        observed_doy=None if any(p.observed_doy is None for p in parts)
+        else np.unique(np.concatenate([p.observed_doy for p in parts])),
     )

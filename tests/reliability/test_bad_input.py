@@ -355,17 +355,7 @@ def _forest_run(ctx: Ctx) -> Path:
     return ctx.tmp / "forest"
 
 
-# known gaps: the case stays here, failing loudly (strict) once it is fixed
-KNOWN_GAPS = {
-    "predict/input season misses the window": "tables are gap-filled onto the year grid before the bundle sees "
-    "them, so a window with no observation is extrapolated (GeoTIFF stacks are checked with check_dates)",
-}
-
-
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_GAPS[c], strict=True)) if c in KNOWN_GAPS else c
-             for c in CASES],
-)  # fmt: skip
+@pytest.mark.parametrize("case", list(CASES))
 def test_user_error_is_one_line_exit_2_and_no_output(tmp_path: Path, request: pytest.FixtureRequest, case: str) -> None:
     make, words = CASES[case]
     argv, outputs = make(Ctx(tmp_path, request))
