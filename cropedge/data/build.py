@@ -161,7 +161,10 @@ def to_year_dataset(
         raise CropEdgeError(f"{source}: no samples in the file; check that it holds data rows")
     x = mask_nodata(x, nodata)
     doy = np.asarray(doy, dtype=np.float64)
-    observed_doy = doy[np.isfinite(x).any(axis=(0, 1))]
+    observed = np.isfinite(x).any(axis=(0, 1))
+    if observed.shape != doy.shape:
+        raise CropEdgeError(f"{source}: {x.shape[-1]} time steps but {doy.size} dates")
+    observed_doy = doy[observed & np.isfinite(doy)]
     notes = list(notes)
     if np.nanmax(np.abs(x), initial=0.0) <= FRACTION_MAX:
         notes.append(f"all values <= {FRACTION_MAX:g}: reflectance fractions? cropedge expects DN (x 10 000)")

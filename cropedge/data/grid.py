@@ -239,6 +239,8 @@ def shift_season(x: np.ndarray, days: float) -> np.ndarray:
     season where a northern model's window expects it. Whole steps only (``days`` is
     rounded to the 5-day grid).
     """
+    if not np.isfinite(days):
+        raise CropEdgeError(f"season offset {days} is not a number of days; give a finite offset such as 182")
     steps = int(round(days / STEP_DAYS))
     if steps == 0:
         return x
