@@ -161,11 +161,15 @@ class Region:
         )
 
 
-# class_mix order: corn, soybeans, rice, wheat, sugarcane, cotton, other. Absent classes follow
-# the reference's "mapped to other" sets (ARG: wheat; AUS: sugarcane, cotton; CHN: corn,
-# soybeans, rice). Southern calendars: ARG runs late (late maize, second-crop soybeans: the
-# harvest falls in the first weeks of the window), AUS early (winter wheat sown in May grows
-# inside the window); both stay 60 days off a plain 182-day flip, near the reach of time shifts.
+# class_mix order: corn, soybeans, rice, wheat, sugarcane, cotton, other. Class sets follow the
+# reference's test-time crop sets: AUS grows sugarcane and cotton, CHN corn, soybeans and rice,
+# ARG everything but wheat; the rest of each region is "other". Southern calendars run later
+# than a plain half-year flip (ARG by 90 days: late maize, second-crop soybeans; AUS by 95:
+# cotton and cane sown late), which puts their seasons about 90 days earlier than in FRA: the
+# peak comes as the model window (day 121..334) opens and it sees senescence and harvest. That
+# is out of reach of CropNet's own shift tolerance (global pooling copes with seasons moving
+# inside the window, not out of it) and partly within that of +-50-day time shifts
+# (calibrated with CropNet trained on FRA, docs/results.md).
 REGIONS: dict[str, Region] = {
     "FRA": Region(),
     "BEL": Region(greenup_shift=6, season_stretch=0.97, soil_brightness=0.93, noise=1.1, cloud_fraction=0.10,
@@ -177,13 +181,13 @@ REGIONS: dict[str, Region] = {
     "USA": Region(greenup_shift=-10, season_stretch=1.06, soil_brightness=1.08, noise=1.0, cloud_fraction=0.05,
                   class_mix=(1.3, 1.3, 0.6, 1.0, 0.5, 0.8, 1.0)),
     "CHN": Region(greenup_shift=18, season_stretch=0.9, soil_brightness=1.2, noise=1.3, cloud_fraction=0.08,
-                  class_mix=(0.0, 0.0, 0.0, 1.2, 1.0, 1.0, 1.0)),
-    "ARG": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=60, season_stretch=1.1,
+                  class_mix=(1.4, 1.0, 1.2, 0.0, 0.0, 0.0, 1.0)),
+    "ARG": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=90, season_stretch=1.1,
                   soil_brightness=0.85, noise=1.1, cloud_fraction=0.05,
                   class_mix=(1.2, 1.4, 0.5, 0.0, 0.6, 0.6, 1.0)),
-    "AUS": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=-60, season_stretch=0.9,
+    "AUS": Region(hemisphere_days=HEMISPHERE_OFFSET_DAYS, greenup_shift=95, season_stretch=0.9,
                   soil_brightness=1.3, noise=1.2, cloud_fraction=0.03,
-                  class_mix=(0.6, 0.5, 0.6, 1.4, 0.0, 0.0, 1.0)),
+                  class_mix=(0.0, 0.0, 0.0, 0.0, 1.4, 1.0, 1.0)),
 }
 SOUTHERN = tuple(name for name, r in REGIONS.items() if r.hemisphere_days)
 
