@@ -42,16 +42,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    import importlib
+    # the verb modules import nothing heavy at module level, so loading them all is cheap
+    from cropedge.cli import bench_cmd, data_cmd, demo_cmd, export_cmd, predict_cmd, train_cmd
 
-    for mod in ("data", "train", "export", "predict", "bench", "demo"):
-        try:
-            m = importlib.import_module(f"cropedge.cli.{mod}_cmd")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"cropedge.cli.{mod}_cmd":
-                continue
-            raise
-        for command in m.COMMANDS:
+    for module in (data_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, demo_cmd):
+        for command in module.COMMANDS:
             cli.add_command(command)
 
 
