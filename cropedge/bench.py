@@ -28,7 +28,7 @@ import hashlib
 import io
 import json
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -118,16 +118,7 @@ class Cell:
         )
 
     def identity(self) -> dict:
-        return {
-            "key": self.key,
-            "setting": self.setting,
-            "target": self.target,
-            "model": self.model,
-            "precision": self.precision,
-            "seed": self.seed,
-            "augment": self.augment,
-            "aligned": self.aligned,
-        }
+        return {"key": self.key, **asdict(self)}
 
 
 @dataclass(frozen=True)
