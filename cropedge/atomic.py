@@ -14,10 +14,14 @@ from typing import IO, Any, Iterator
 from cropedge.errors import CropEdgeError
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, not per temporary file
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def _cannot_write(path: Path, exc: OSError) -> CropEdgeError:
@@ -48,7 +52,7 @@ def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     except OSError as exc:
         raise _cannot_write(path, exc) from None
     # mkstemp makes 0600 files; give the finished file the permissions a plain open() would
-    os.fchmod(fd, 0o666 & ~_umask())
+    os.fchmod(fd, 0o666 & ~_UMASK)
     os.close(fd)
     return Path(name)
 
@@ -111,7 +115,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     except OSError as exc:
         raise _cannot_write(path, exc) from None
-    os.chmod(tmp, 0o777 & ~_umask())
+    os.chmod(tmp, 0o777 & ~_UMASK)
     try:
         yield tmp
         if path.exists():

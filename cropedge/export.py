@@ -213,8 +213,10 @@ def open_run(run_dir: str | Path):
 
 
 def _val_macro_f1(path: Path) -> float:
+    from cropedge.run import RUN_JSON
+
     try:
-        return float(json.loads((path / "run.json").read_text())["validation"]["macro_f1"])
+        return float(json.loads((path / RUN_JSON).read_text())["validation"]["macro_f1"])
     except (OSError, ValueError, KeyError, TypeError):
         return float("nan")
 

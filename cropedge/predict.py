@@ -128,10 +128,8 @@ def predict_table(
     with _progress_bar(len(x), progress, "px") as bar:
         ids, probs = model.predict(x, batch_size, season_offset_days, progress=bar.update)
     labels = model.labels_of(dataset) if (dataset.y >= 0).any() else None
-    if out.suffix.lower() == ".csv":
-        write_csv(out, dataset.ids, model.classes, ids, probs, probabilities, labels)
-    else:
-        write_npz(out, dataset.ids, model.classes, ids, probs, probabilities, labels)
+    write = write_csv if out.suffix.lower() == ".csv" else write_npz
+    write(out, dataset.ids, model.classes, ids, probs, probabilities, labels)
     summary = {"pixels": len(x), "dropped": dataset.dropped, "filled": dataset.filled}
     if labels is not None:
         known = labels >= 0
@@ -233,11 +231,12 @@ def predict_raster(
                 for window in stack.windows(max_pixels):
                     x, valid, n_filled = stack.read(window)
                     class_map = np.full(len(x), NODATA, dtype=np.uint8)
-                    conf = np.full(len(x), NODATA, dtype=np.uint8)
+                    conf = np.full(len(x), NODATA, dtype=np.uint8) if confidence else None
                     if valid.any():
                         ids, probs = model.predict(x[valid], batch_size, season_offset_days)
                         class_map[valid] = ids
-                        conf[valid] = np.rint(probs.max(axis=1) * CONFIDENCE_SCALE)
+                        if confidence:
+                            conf[valid] = np.rint(probs.max(axis=1) * CONFIDENCE_SCALE)
                         counts += np.bincount(ids, minlength=len(model.classes))
                     shape = (int(window.height), int(window.width))
                     dst.write(class_map.reshape(shape), 1, window=window)
