@@ -502,7 +502,7 @@ class _Runner:
                "train_seconds": run.meta.get("train_seconds"), "params": run.meta.get("params"),
                "macs": run.meta.get("macs"), **self.env}
         if isinstance(bundle, Exception):
-            self._write(row, FAILED, f"export failed: {_reason(bundle)}", bundle, announce=False)
+            self._write(cell, row, FAILED, f"export failed: {_reason(bundle)}", bundle, announce=False)
             return
         try:
             dataset, setting = self._target_data(job, run, cell)
@@ -516,9 +516,9 @@ class _Runner:
                 model, problems = self._lite(bundle, row)
             row.update(self._score(model, dataset, setting, cell, offset))
         except Exception as exc:  # noqa: BLE001
-            self._write(row, FAILED, f"evaluation failed: {_reason(exc)}", exc)
+            self._write(cell, row, FAILED, f"evaluation failed: {_reason(exc)}", exc)
             return
-        self._write(row, CHECK_FAILED if problems else OK, "; ".join(problems))
+        self._write(cell, row, CHECK_FAILED if problems else OK, "; ".join(problems))
 
     def _lite(self, bundle: Path, row: dict):
         """The bundle's LiteModel, its size, export check, latency; problems of its checks."""
@@ -592,7 +592,7 @@ class _Runner:
                 "season_offset_days": result["season_alignment"]["days"],
                 "season_alignment": offset or result["season_alignment"]}
 
-    def _write(self, row: dict, status: str, reason: str, exc: BaseException | None = None,
+    def _write(self, cell: Cell, row: dict, status: str, reason: str, exc: BaseException | None = None,
                announce: bool = True) -> None:
         row.update(status=status, icon=STATUS_ICONS[status], reason=reason,
                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -600,13 +600,12 @@ class _Runner:
             row["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             if announce:
                 self.say(f"{STATUS_ICONS[status]} {row['key']}: {reason}")
-        write_json(cell_path(self.grid, Cell(**{k: row[k] for k in (
-            "setting", "target", "model", "precision", "seed", "augment", "aligned")})), row)
+        write_json(cell_path(self.grid, cell), row)
 
     def _fail(self, job: Job, cells: list[Cell], reason: str, exc: BaseException) -> None:
         self.say(f"{STATUS_ICONS[FAILED]} {job.name}: {reason}")
         for cell in cells:
-            self._write({**cell.identity(), "source": "+".join(job.config.sources), "job": job.name, **self.env},
+            self._write(cell, {**cell.identity(), "source": "+".join(job.config.sources), "job": job.name, **self.env},
                         FAILED, reason, exc, announce=False)
             self.bar.update(1)
 
