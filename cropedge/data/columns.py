@@ -109,7 +109,8 @@ def is_long_table(names: Sequence[str], exclude: Sequence[int] = ()) -> bool:
     """One row per sample and date: a date column and band columns without a time step."""
     if find_column(names, None, "time") is None:
         return False
-    keys = [(n, _parse(n)) for i, n in enumerate(names) if i not in set(exclude)]
+    skip = set(exclude)
+    keys = [(n, _parse(n)) for i, n in enumerate(names) if i not in skip]
     return not any(k is not None and k.band for _, k in keys) and any(band_name(n) for n, _ in keys)
 
 
@@ -156,14 +157,15 @@ def find_feature_columns(
     if layout is not None and layout not in LAYOUTS:
         raise CropEdgeError(f"layout '{layout}' unknown: use {' or '.join(LAYOUTS)}")
     wanted = parse_bands(bands) if bands is not None else None
-    keys = [None if i in set(exclude) else _parse(n) for i, n in enumerate(names)]
+    skip = set(exclude)
+    keys = [None if i in skip else _parse(n) for i, n in enumerate(names)]
     named = [(i, k) for i, k in enumerate(keys) if k is not None and k.band is not None]
     if named:
         return _named(names, named, layout, wanted, year, what)
     bare = [(i, k) for i, k in enumerate(keys) if k is not None]
     if len(bare) >= MIN_BARE_COLUMNS:
         return _bare(bare, layout, wanted or S2_BANDS, what)
-    timeless = [n for i, n in enumerate(names) if i not in set(exclude) and band_name(n)]
+    timeless = [n for i, n in enumerate(names) if i not in skip and band_name(n)]
     if timeless:
         raise CropEdgeError(
             f"{what}: columns {', '.join(timeless[:4])} name bands but no time step: a series needs one column "

@@ -157,9 +157,9 @@ def _read_folder(folder: Path, files: list[Path], options: Mapping[str, Any]) ->
 
 def _on_shared_classes(parts: list[Dataset]) -> list[Dataset]:
     """Relabel datasets onto one class list (CropGlobe order when it covers them, else first seen)."""
-    seen = list(dict.fromkeys(c for p in parts for c in p.classes))
     if all(p.classes == parts[0].classes for p in parts):
         return parts
+    seen = list(dict.fromkeys(c for p in parts for c in p.classes))
     classes = CROPGLOBE_CLASSES if set(seen) <= set(CROPGLOBE_CLASSES) else tuple(seen)
     out = []
     for p in parts:

@@ -174,7 +174,7 @@ def _read_wide(
     x = np.stack([table.floats(i) for i in features.columns.ravel()], axis=1).reshape(-1, *features.columns.shape)
     if None in span or features.dates is not None:
         return x, features.doy, features.bands, [f"wide table: {features.note}"]
-    start, end = (parse_dates(table.strings(i), f"{table.path}: column {table.names[i]}") for i in span)
+    start, end = (table.dates(i) for i in span)
     try:
         year_x, kind = _span_to_year_grid(x, start, end)
     except CropEdgeError as exc:  # say which file
