@@ -84,7 +84,7 @@ def read_parquet(
         time = find_column(names, None, "time")
         x, doy, band_names, first_rows, notes = _read_long(table, time, roles["id"], others, bands, year)
     else:
-        x, doy, band_names, notes = _read_wide(table, others, bands, year)
+        x, doy, band_names, notes = _read_wide(table, others, bands, year, nodata)
         first_rows = None
     meta = {role: None if i is None else table.strings(i, first_rows) for role, i in roles.items()}
     if code:
@@ -164,7 +164,7 @@ def _read_long(
 
 
 def _read_wide(
-    table: _Table, others: list[int], bands: str | Sequence[str] | None, year: int | None
+    table: _Table, others: list[int], bands: str | Sequence[str] | None, year: int | None, nodata: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
     """One row per sample -> ([N, bands, T], T day-of-year, bands, notes). Numbered steps run
     from each row's ``start_date`` to its ``end_date`` when the table has both (WorldCereal)."""
@@ -176,15 +176,17 @@ def _read_wide(
         return x, features.doy, features.bands, [f"wide table: {features.note}"]
     start, end = (table.dates(i) for i in span)
     try:
-        year_x, kind = _span_to_year_grid(x, start, end)
+        year_x, kind = _span_to_year_grid(x, start, end, nodata)
     except CropEdgeError as exc:  # say which file
         raise CropEdgeError(f"{table.path}: {exc}") from None
     return year_x, YEAR_DOY, features.bands, [f"wide table: {x.shape[2]} {kind} steps from start_date to end_date"]
 
 
-def _span_to_year_grid(x: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, str]:
+def _span_to_year_grid(
+    x: np.ndarray, start: np.ndarray, end: np.ndarray, nodata: Sequence[float] = ()
+) -> tuple[np.ndarray, str]:
     """[N, bands, T] steps from each row's ``start`` to ``end`` -> ([N, bands, 73], "monthly"/"regular")."""
-    x = mask_nodata(x)  # before resampling: a no-data value must not be interpolated
+    x = mask_nodata(x, nodata)  # before resampling: a no-data value (the user's too) must not be interpolated
     out = np.empty(x.shape[:2] + (YEAR_DOY.size,), dtype=np.float32)
     kinds = set()
     spans, group = np.unique(np.char.add(start.astype(str), end.astype(str)), return_inverse=True)

@@ -176,6 +176,12 @@ def test_parquet_written_here_wide_dekads_and_long(tmp_path):
     assert "36 regular steps" in " ".join(ds.notes)
     assert np.all(np.diff(ds.x[0, 0]) >= 0) and ds.x[0, 0, 0] == 0  # still a ramp, on the year grid
 
+    # a declared no-data value is masked before the dated steps are resampled, not blended in
+    wide["B02_t18"] = [0.0, 65535]
+    pq.write_table(pa.table(wide), tmp_path / "wide0.parquet")
+    masked = load_dataset(tmp_path / "wide0.parquet", nodata=[0])
+    assert np.all(np.diff(masked.x[0, 0]) >= 0)  # no dip towards 0 around step 18
+
     dates = np.arange(np.datetime64("2020-11-01"), np.datetime64("2021-10-01"), 10)
     long = {
         "sample_id": np.repeat(["a", "b"], dates.size), "timestamp": np.tile(dates, 2),
