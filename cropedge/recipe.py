@@ -27,13 +27,15 @@ Unknown keys and wrong types raise ``CropEdgeError`` naming the file and the key
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cropedge.align import parse_offset
+from cropedge.data.grid import Window
+from cropedge.data.load import OPTIONS as DATA_OPTIONS
 from cropedge.errors import CropEdgeError
-from cropedge.train import TrainConfig
+from cropedge.models import list_models
 
 # recipe keys -> accepted types (bool is checked apart from int: TOML keeps them distinct)
 _TOP = {"description": str, "data": str, "sources": list, "seeds": list, "train": dict, "eval": dict, "targets": dict}
@@ -56,6 +58,93 @@ _TRAIN = {
     "deterministic": bool,
     "data_options": dict,
 }
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run produces (saved as config.json).
+
+    Attributes:
+        data: A data file or a folder of CropGlobe ``.npz`` files (``cropedge.data.load_dataset``).
+        sources: Source regions to train on (file stems such as ``FRA``, or tile names).
+        model: A name from ``cropedge.models.list_models()``.
+        model_options: Extra keyword arguments for the model builder (e.g. ``{"filters": 16}``).
+        epochs: Training epochs (ignored by sklearn models).
+        batch_size: Global batch size (split over replicas when distributed).
+        lr: Adam learning rate.
+        seed: Seed for the split, initialisation, shuffling and augmentation.
+        val_fraction: Share of each source class held out for validation.
+        augment: Apply time / magnitude augmentations during training.
+        augment_options: Overrides of ``cropedge.augment.AugmentConfig`` fields.
+        window: Model window, first and last day-of-year.
+        season_offset_days: Days the source year is moved before training (usually 0), or
+            ``"auto"`` to align every source region with the first one.
+        class_weights: Weight the loss by inverse class frequency of the training split.
+        mixed_precision: Train under mixed_float16 (GPU) / mixed_bfloat16 (CPU); the saved model is float32.
+        deterministic: Use only deterministic op implementations (TensorFlow op determinism),
+            so a seed gives the same weights on GPU too; slower there, no effect on CPU results.
+        data_options: Extra keyword arguments for the data reader.
+    """
+
+    data: str
+    sources: tuple[str, ...]
+    model: str = "cropnet"
+    model_options: dict = field(default_factory=dict)
+    epochs: int = 50
+    batch_size: int = 256
+    lr: float = 1e-4
+    seed: int = 0
+    val_fraction: float = 0.2
+    augment: bool = True
+    augment_options: dict = field(default_factory=dict)
+    window: tuple[int, int] = (121, 334)
+    season_offset_days: float | str = 0.0
+    class_weights: bool = True
+    mixed_precision: bool = False
+    deterministic: bool = False
+    data_options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # lists from JSON / TOML become tuples so that equal configs compare equal
+        object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
+        object.__setattr__(self, "window", tuple(int(d) for d in self.window))
+        object.__setattr__(self, "season_offset_days", parse_offset(self.season_offset_days) or 0.0)
+
+    def validate(self) -> None:
+        """Raise ``CropEdgeError`` for settings no run can use."""
+        problems = []
+        if not self.sources:
+            problems.append("name at least one source region")
+        if self.model not in list_models():
+            problems.append(f"unknown model {self.model!r} (choose from {', '.join(list_models())})")
+        if self.epochs < 1 or self.batch_size < 1:
+            problems.append("epochs and batch size must be >= 1")
+        if not self.lr > 0:
+            problems.append("learning rate must be > 0")
+        if not 0 < self.val_fraction < 1:
+            problems.append("validation fraction must be between 0 and 1")
+        unknown = sorted(set(self.data_options) - set(DATA_OPTIONS) - {"groups"})
+        if unknown:
+            problems.append(f"unknown data option(s) {', '.join(unknown)} (known: groups, {', '.join(DATA_OPTIONS)})")
+        if len(self.window) != 2 or not 1 <= self.window[0] < self.window[1] <= 365:
+            problems.append(f"window {self.window} must be two days of year, first < last, within 1..365")
+        if problems:
+            raise CropEdgeError("; ".join(problems))
+
+    @property
+    def model_window(self) -> Window:
+        return Window(*self.window)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise CropEdgeError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**d)
 
 
 @dataclass(frozen=True)

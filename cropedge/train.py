@@ -22,27 +22,28 @@ import io
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from cropedge.align import AUTO, estimate_offset, ndvi_curve, parse_offset, shift_samples
+from cropedge.align import AUTO, estimate_offset, ndvi_curve, shift_samples
 from cropedge.atomic import atomic_path, write_json, write_text
 from cropedge.augment import AugmentConfig, augment_dataset
 from cropedge.backend import keras, tf
 from cropedge.data import load_regions
-from cropedge.data.load import OPTIONS as DATA_OPTIONS
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
+from cropedge.evaluate import map_target_labels
 from cropedge.distribute import describe, is_chief, precision_policy, select_strategy
 from cropedge.metrics import classification_report
-from cropedge.models import count_macs, count_params, get_model, list_models, model_spec
+from cropedge.models import count_macs, count_params, get_model, model_spec
+from cropedge.recipe import TrainConfig  # noqa: F401 - defined there so that parsing a recipe needs no TensorFlow
 from cropedge.run import (
     BACKUP_DIR,
     CONFIG_JSON,
@@ -57,92 +58,6 @@ from cropedge.run import (
     summarise_validation,
 )
 from cropedge.versions import package_versions
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that decides what a training run produces (saved as config.json).
-
-    Attributes:
-        data: A data file or a folder of CropGlobe ``.npz`` files (``cropedge.data.load_dataset``).
-        sources: Source regions to train on (file stems such as ``FRA``, or tile names).
-        model: A name from ``cropedge.models.list_models()``.
-        model_options: Extra keyword arguments for the model builder (e.g. ``{"filters": 16}``).
-        epochs: Training epochs (ignored by sklearn models).
-        batch_size: Global batch size (split over replicas when distributed).
-        lr: Adam learning rate.
-        seed: Seed for the split, initialisation, shuffling and augmentation.
-        val_fraction: Share of each source class held out for validation.
-        augment: Apply time / magnitude augmentations during training.
-        augment_options: Overrides of ``cropedge.augment.AugmentConfig`` fields.
-        window: Model window, first and last day-of-year.
-        season_offset_days: Days the source year is moved before training (usually 0), or
-            ``"auto"`` to align every source region with the first one.
-        class_weights: Weight the loss by inverse class frequency of the training split.
-        mixed_precision: Train under mixed_float16 (GPU) / mixed_bfloat16 (CPU); the saved model is float32.
-        deterministic: Use only deterministic op implementations (TensorFlow op determinism),
-            so a seed gives the same weights on GPU too; slower there, no effect on CPU results.
-        data_options: Extra keyword arguments for the data reader.
-    """
-
-    data: str
-    sources: tuple[str, ...]
-    model: str = "cropnet"
-    model_options: dict = field(default_factory=dict)
-    epochs: int = 50
-    batch_size: int = 256
-    lr: float = 1e-4
-    seed: int = 0
-    val_fraction: float = 0.2
-    augment: bool = True
-    augment_options: dict = field(default_factory=dict)
-    window: tuple[int, int] = (121, 334)
-    season_offset_days: float | str = 0.0
-    class_weights: bool = True
-    mixed_precision: bool = False
-    deterministic: bool = False
-    data_options: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # lists from JSON / TOML become tuples so that equal configs compare equal
-        object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
-        object.__setattr__(self, "window", tuple(int(d) for d in self.window))
-        object.__setattr__(self, "season_offset_days", parse_offset(self.season_offset_days) or 0.0)
-
-    def validate(self) -> None:
-        """Raise ``CropEdgeError`` for settings no run can use."""
-        problems = []
-        if not self.sources:
-            problems.append("name at least one source region")
-        if self.model not in list_models():
-            problems.append(f"unknown model {self.model!r} (choose from {', '.join(list_models())})")
-        if self.epochs < 1 or self.batch_size < 1:
-            problems.append("epochs and batch size must be >= 1")
-        if not self.lr > 0:
-            problems.append("learning rate must be > 0")
-        if not 0 < self.val_fraction < 1:
-            problems.append("validation fraction must be between 0 and 1")
-        unknown = sorted(set(self.data_options) - set(DATA_OPTIONS) - {"groups"})
-        if unknown:
-            problems.append(f"unknown data option(s) {', '.join(unknown)} (known: groups, {', '.join(DATA_OPTIONS)})")
-        if len(self.window) != 2 or not 1 <= self.window[0] < self.window[1] <= 365:
-            problems.append(f"window {self.window} must be two days of year, first < last, within 1..365")
-        if problems:
-            raise CropEdgeError("; ".join(problems))
-
-    @property
-    def model_window(self) -> Window:
-        return Window(*self.window)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise CropEdgeError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**d)
 
 
 def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,8 +118,7 @@ def source_season_offsets(source: Dataset, config: TrainConfig) -> dict[str, flo
 
 def relabel(dataset: Dataset, classes: Sequence[str]) -> np.ndarray:
     """Labels of ``dataset`` as indices into ``classes`` (by name); -1 where the class is not in ``classes``."""
-    lookup = np.array([list(classes).index(c) if c in classes else -1 for c in dataset.classes] + [-1])
-    return lookup[dataset.y]  # y == -1 (unlabelled) picks the trailing -1
+    return map_target_labels(dataset, classes)[0]
 
 
 def train_run(
@@ -588,7 +502,6 @@ class BestMacroF1(keras.callbacks.Callback):
         improved = report["macro_f1"] > self.best_score
         if improved:
             self.best_epoch, self.best_score, self.best_report = epoch + 1, report["macro_f1"], report
-        if improved:
             # plain arrays, not save_weights: Keras' weight saving runs collective ops under
             # multi-worker training, which would hang with only the chief writing
             self._best_weights = self.model.get_weights()

@@ -37,14 +37,13 @@ class SeasonOffset(click.ParamType):
     name = "DAYS|auto"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
-        if isinstance(value, (int, float)):
-            return float(value)
-        if str(value).strip().lower() == "auto":
-            return "auto"
+        from cropedge.align import parse_offset
+        from cropedge.errors import CropEdgeError
+
         try:
-            return float(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither a number of days nor 'auto'", param, ctx)
+            return parse_offset(value)
+        except CropEdgeError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 recipe_option = click.option(
