@@ -36,9 +36,8 @@ from typing import TYPE_CHECKING, Iterable
 from cropedge.atomic import write_json, write_text
 from cropedge.errors import CropEdgeError
 
-if TYPE_CHECKING:  # TrainConfig's module imports TensorFlow; the grid's bookkeeping does not need it
-    from cropedge.recipe import Target
-    from cropedge.train import TrainConfig
+if TYPE_CHECKING:  # only for annotations: reading a grid (cropedge report) needs no recipe parsing
+    from cropedge.recipe import Target, TrainConfig
 
 KERAS = "keras"  # the float Keras model: the reference row of every job
 SOURCE_SETTING = "source"  # in-domain rows: the held-out validation split of the source
