@@ -1,6 +1,6 @@
 """What machine and software a benchmark ran on: CPU model, int8/bf16 features, versions.
 
-The CPU part comes from ``cropedge.latency.cpu_info`` (the same function the device
+The CPU part comes from ``cropedge.device.latency.cpu_info`` (the same function the device
 harness uses); this adds the features that decide int8 and bf16 kernel speed and the
 versions of every runtime the benchmark compares.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from cropedge.latency import cpu_info
+from cropedge.device.latency import cpu_info
 from cropedge.versions import package_versions
 
 # x86 int8 dot-product / matrix units and bf16 support; Arm's dot-product and int8 matmul

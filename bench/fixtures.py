@@ -39,7 +39,7 @@ def trained_run(ctx: Context, model: str, epochs: int = SPEED_EPOCHS, lr: float 
     per_class = per_class or samples_per_class(ctx)
     key = ("run", model, epochs, lr, per_class)
     if key not in ctx.cache:
-        from cropedge.train import TrainConfig, train_run
+        from cropedge.training.train import TrainConfig, train_run
 
         config = TrainConfig(data=str(synthetic_dir(ctx, per_class)), sources=SOURCE, model=model, epochs=epochs,
                              lr=lr, seed=0)
@@ -48,10 +48,10 @@ def trained_run(ctx: Context, model: str, epochs: int = SPEED_EPOCHS, lr: float 
 
 
 def bundles(ctx: Context, run_dir: Path, precisions: tuple[str, ...] = ("float32", "int8")) -> dict[str, Path]:
-    """``{precision: bundle folder}`` of a run, exported by ``cropedge.export.export_run``."""
+    """``{precision: bundle folder}`` of a run, exported by ``cropedge.export.exporter.export_run``."""
     key = ("bundles", run_dir, precisions)
     if key not in ctx.cache:
-        from cropedge.export import export_run
+        from cropedge.export.exporter import export_run
 
         rows = export_run(run_dir, precisions, ctx.work / "bundles" / run_dir.name, quiet=True)
         missing = [r["precision"] for r in rows if r.get("path") is None]

@@ -33,7 +33,7 @@ def cropnet_variants() -> list[str]:
 def target_scores(ctx: Context, run_dir) -> dict[str, float]:
     """Macro-F1 of a run on each southern target, unaligned and automatically aligned."""
     from cropedge.data import load_regions
-    from cropedge.evaluate import evaluate_run
+    from cropedge.training.evaluate import evaluate_run
 
     data = fixtures.synthetic_dir(ctx, FRONTIER["per_class"])
     out = {}
@@ -67,8 +67,8 @@ def _cost(name: str) -> dict:
 
 def frontier(ctx: Context) -> dict:
     """Params, MACs, int8 latency (batch 1, 1 thread) and shifted macro-F1 of every CropNet variant."""
-    from cropedge.bundle import load_bundle
-    from cropedge.run import Run
+    from cropedge.device.bundle import load_bundle
+    from cropedge.training.run import Run
 
     names = cropnet_variants()
     if ctx.reference not in names:

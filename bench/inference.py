@@ -21,7 +21,7 @@ from bench.timing import interleaved
 
 def interpreter(flatbuffer: bytes, threads: int, batch: int, xnnpack: bool = True):
     """A LiteRT interpreter for ``batch`` inputs (XNNPACK off only to show what it gives)."""
-    from cropedge.runtime import resolve_interpreter
+    from cropedge.device.runtime import resolve_interpreter
 
     cls, _ = resolve_interpreter()
     kw = {}
@@ -63,7 +63,7 @@ def invoker(flatbuffer: bytes, x: np.ndarray, threads: int, xnnpack: bool = True
 
 def prepared_samples(run_dir: Path, n: int) -> np.ndarray:
     """``n`` prepared [n, bands, T, 1] source samples (tiled if the source has fewer)."""
-    from cropedge.run import Run
+    from cropedge.training.run import Run
 
     run = Run(run_dir)
     x = run.prepare(run.source_data().x[:n])
@@ -85,7 +85,7 @@ def plain_int8(run_dir: Path, rep: np.ndarray) -> bytes:
 
 
 def model_bytes(bundle: Path) -> bytes:
-    from cropedge.bundle import load_bundle
+    from cropedge.device.bundle import load_bundle
 
     return load_bundle(bundle).model_bytes
 
@@ -139,7 +139,7 @@ def int8_vs_float(ctx: Context) -> dict:
 def throughput(ctx: Context) -> dict:
     """int8 and float32 pixels/s at a large batch, as MACs per second per core."""
     run_dir, b = _reference_bundles(ctx)
-    from cropedge.bundle import load_bundle
+    from cropedge.device.bundle import load_bundle
 
     meta = load_bundle(b["int8"]).meta
     macs = int(meta["macs"])
@@ -170,7 +170,7 @@ def throughput(ctx: Context) -> dict:
 
 def _pixel_table(ctx: Context, run_dir: Path, n: int) -> Path:
     """An .npz pixel table (CropGlobe format) of ``n`` source samples for ``cropedge predict``."""
-    from cropedge.run import Run
+    from cropedge.training.run import Run
 
     path = ctx.work / f"pixels-{n}.npz"
     if not path.is_file():
@@ -182,8 +182,8 @@ def _pixel_table(ctx: Context, run_dir: Path, n: int) -> Path:
 def predict_vs_raw(ctx: Context) -> dict:
     """``cropedge predict`` on a pixel table, end to end, vs the raw interpreter on the same pixels."""
     from cropedge.data import load_dataset
-    from cropedge.predict import predict_file
-    from cropedge.runtime import LiteModel
+    from cropedge.device.predict import predict_file
+    from cropedge.device.runtime import LiteModel
 
     run_dir, b = _reference_bundles(ctx)
     n, batch, threads = (2048 if ctx.quick else 8192), 1024, ctx.threads
@@ -213,8 +213,8 @@ def predict_vs_raw(ctx: Context) -> dict:
 
 def predict_grid(ctx: Context) -> dict:
     """``LiteModel.predict_proba`` pixels/s for threads (1, all) x batch (1, 64, 1024), int8 reference."""
-    from cropedge.latency import measure_bundle
-    from cropedge.run import Run
+    from cropedge.device.latency import measure_bundle
+    from cropedge.training.run import Run
 
     run_dir, b = _reference_bundles(ctx)
     x = Run(run_dir).source_data().x[:1024]
@@ -258,7 +258,7 @@ def _map_models(ctx: Context) -> dict[str, str]:
 
 def _stack(ctx: Context, size: int, run_dir: Path) -> Path:
     from bench.stack import write_stack
-    from cropedge.run import Run
+    from cropedge.training.run import Run
 
     path = ctx.work / f"stack-{size}.tif"
     if not path.is_file():
@@ -273,7 +273,7 @@ MAP_SECONDS = 30  # a map section's stack is sized to take about this long per m
 
 def _map_row(ctx: Context, name: str, why: str, batch: int = 1024) -> dict:
     """Model-only and end-to-end map pixels/s of one variant (stack sized to its speed)."""
-    from cropedge.predict import predict_file
+    from cropedge.device.predict import predict_file
 
     run_dir = fixtures.trained_run(ctx, name)
     b = fixtures.bundles(ctx, run_dir, ("int8",))["int8"]
@@ -316,7 +316,7 @@ def maps(ctx: Context) -> dict:
 
 def predict_peak_rss(bundle: str, stack: str, out: str, threads: int) -> dict:
     """Run ``cropedge predict`` on a GeoTIFF in this (fresh) process; its summary."""
-    from cropedge.predict import predict_file
+    from cropedge.device.predict import predict_file
 
     s = predict_file(bundle, stack, out, num_threads=threads)
     return {"pixels": int(s["pixels"]), "seconds": float(s["seconds"]), "tensorflow_loaded": "tensorflow" in sys.modules}

@@ -2,7 +2,7 @@
 
 The benchmark machine is shared, so load drifts during a run. Timing A fully and then B
 puts that drift into the A/B ratio; alternating short rounds of A and B and comparing
-medians keeps it out. Per-call statistics come from ``cropedge.latency`` (the same
+medians keeps it out. Per-call statistics come from ``cropedge.device.latency`` (the same
 code ``cropedge bench`` and the device harness use).
 """
 
@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from cropedge.latency import summarize, time_calls
+from cropedge.device.latency import summarize, time_calls
 
 
 def interleaved(

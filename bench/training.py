@@ -36,11 +36,11 @@ def _sizes(ctx: Context) -> dict:
 
 
 def _train_parts(n: int, seed: int = 0):
-    """cropedge.train's fitting inputs for ``n`` random samples (all in the training split)."""
+    """cropedge.training.train's fitting inputs for ``n`` random samples (all in the training split)."""
     from cropedge.data.grid import Window
     from cropedge.data.normalize import BandStats
-    from cropedge.latency import random_reflectance
-    from cropedge.train import _Parts
+    from cropedge.device.latency import random_reflectance
+    from cropedge.training.train import _Parts
 
     window = Window()
     x = random_reflectance(n, BANDS, seed=seed)
@@ -53,7 +53,7 @@ def _train_parts(n: int, seed: int = 0):
 
 def _pipeline(parts, batch_size: int):
     """cropedge's real training input pipeline (shuffle, batch, augment, normalise, prefetch)."""
-    from cropedge.train import TrainConfig, _train_dataset
+    from cropedge.training.train import TrainConfig, _train_dataset
 
     config = TrainConfig(data="-", sources=("bench",), batch_size=batch_size)
     return _train_dataset(config, parts)
@@ -117,9 +117,9 @@ def tf_train_throughput(
     if logical_devices > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_devices)
-    from cropedge.distribute import precision_policy, select_strategy
+    from cropedge.training.distribute import precision_policy, select_strategy
     from cropedge.models import get_model
-    from cropedge.train import balanced_class_weights
+    from cropedge.training.train import balanced_class_weights
 
     strategy = select_strategy()
     n = batch_size * 8
@@ -169,7 +169,7 @@ def torch_train_throughput(
     from bench.torch_reference import train_throughput
     from cropedge.data.grid import Window
     from cropedge.data.normalize import BandStats
-    from cropedge.latency import random_reflectance
+    from cropedge.device.latency import random_reflectance
 
     window = Window()
     n = batch_size * 8
@@ -267,7 +267,7 @@ def augment_vs_step(ctx: Context) -> dict:
     r = _tf_variant(ctx, "baseline", measure_parts=True)
     return {"ratios": [ratio("augmentation pipeline / train step samples/s", r["pipeline_samples_per_s"],
                              r["step_only_samples_per_s"], ("pipeline samples/s", "train step samples/s"), (">=", 5))],
-            "notes": ["pipeline: cropedge.train's tf.data (shuffle, batch, augment_batch with all time and magnitude "
+            "notes": ["pipeline: cropedge.training.train's tf.data (shuffle, batch, augment_batch with all time and magnitude "
                       "augmentations, normalise, prefetch) iterated with nothing consuming it; train step: model.fit "
                       "on one cached batch."]}
 

@@ -1,7 +1,7 @@
 """cropedge: crop-type classification of Sentinel-2 pixel time series, from training to the field.
 
-Pipeline, one stage per module: ``data`` -> ``augment`` -> ``models`` -> ``train`` ->
-``quantize`` -> ``export`` -> ``runtime`` -> ``bench`` / ``report``.
+Pipeline, one folder (wing) per stage: ``data`` -> ``models`` -> ``training`` ->
+``export`` -> ``device`` -> ``grid``; ``cli`` is the command line over them.
 """
 
 __version__ = "0.1.0"

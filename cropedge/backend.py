@@ -3,7 +3,7 @@
 TFMOT quantization-aware training works only with Keras 2, and the choice must be
 made before TensorFlow is first imported: every training-side module imports
 ``tf`` and ``keras`` from here, never ``tensorflow`` or ``keras`` directly.
-The device path (``cropedge.runtime``, ``cropedge.data``) never imports this module.
+The device path (``cropedge.device.runtime``, ``cropedge.data``) never imports this module.
 """
 
 import os

@@ -55,7 +55,7 @@ def _table(rows: list[dict]) -> str:
               help="Labelled pixel table: time on its samples and report accuracy and macro-F1.")
 def main(bundles, json_path, threads, batch, runs, warmup, max_seconds, data) -> None:
     """Benchmark BUNDLEs (folders or .tflite from 'cropedge export') on this machine."""
-    from cropedge.runtime import LiteModel
+    from cropedge.device.runtime import LiteModel
     from firmware_bench.measure import accuracy, machine, measure
 
     thread_counts, batches = _counts(threads), _counts(batch)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cropedge.latency import cpu_info, random_reflectance, summarize, time_calls
+from cropedge.device.latency import cpu_info, random_reflectance, summarize, time_calls
 from cropedge.metrics import classification_report
-from cropedge.runtime import LiteModel
+from cropedge.device.runtime import LiteModel
 
 
 def peak_rss_mb() -> float | None:

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from cropedge.bench import read_rows
+from cropedge.grid.bench import read_rows
 
 # table sections, in this order: (label, setting name in the grid, aligned?, source regions or
 # None for any). Source rows are in-domain scores on the held-out source validation split.

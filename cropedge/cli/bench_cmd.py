@@ -77,8 +77,8 @@ def bench(recipes, data, grid, models, precisions, seeds, epochs, augment, expor
     and GRID/results.json; a failure is a row with status and reason (✅ ok, ❎ exported but
     check failed, ❌ failed), not a crash. See docs/bench.md.
     """
-    from cropedge.bench import LatencyOptions, below_floor, parse_shard, run_grid, settings_from_recipes
-    from cropedge.report import grid_table
+    from cropedge.grid.bench import LatencyOptions, below_floor, parse_shard, run_grid, settings_from_recipes
+    from cropedge.grid.report import grid_table
 
     settings = settings_from_recipes(recipes, data)
     model_list = comma_list(models) or tuple(dict.fromkeys(s.train.model for s in settings))
@@ -118,7 +118,7 @@ def report(grids, out, profile, quiet, as_json) -> None:
     setting: the most accurate bundle within the profile's latency budget (the fastest of
     those within 0.01 macro-F1 of it).
     """
-    from cropedge.report import build_report
+    from cropedge.grid.report import build_report
 
     result = build_report(list(grids), out or grids[0] / "report", profile)
     text = "\n".join([*(f"* {line.replace('**', '')}" for line in result["ship"].values()),

@@ -26,7 +26,7 @@ def demo(out, quick, samples_per_class, epochs, models, precisions, quiet, as_js
     from dataclasses import replace
 
     from cropedge.cli.bench_cmd import comma_list
-    from cropedge.demo import DEFAULT, QUICK, run_demo
+    from cropedge.grid.demo import DEFAULT, QUICK, run_demo
 
     config = QUICK if quick else DEFAULT
     changes = {"samples_per_class": samples_per_class, "epochs": epochs, "models": comma_list(models),

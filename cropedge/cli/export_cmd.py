@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
-from cropedge.export import PRECISIONS
+from cropedge.export.exporter import PRECISIONS
 
 
 def _precision_flags(func):
@@ -59,7 +59,7 @@ def export_cmd(
       cropedge export runs/fra --int8 --float32
       cropedge export runs/fra --profile export/mcu.toml --strict
     """
-    from cropedge.export import export_run
+    from cropedge.export.exporter import export_run
 
     def echo(line: str) -> None:
         if not quiet:

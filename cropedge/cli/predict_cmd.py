@@ -48,7 +48,7 @@ def predict_cmd(
     INPUT is a pixel table (.npz, .h5, .csv, .parquet, or a folder of .npz) or a GeoTIFF
     stack (every band of every date as a raster band). Needs only numpy and LiteRT.
     """
-    from cropedge.predict import predict_file
+    from cropedge.device.predict import predict_file
 
     summary = predict_file(
         bundle, input_path, out, batch_size=batch, num_threads=threads, probabilities=probabilities,

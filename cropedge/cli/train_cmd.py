@@ -37,7 +37,7 @@ class SeasonOffset(click.ParamType):
     name = "DAYS|auto"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
-        from cropedge.align import parse_offset
+        from cropedge.data.align import parse_offset
         from cropedge.errors import CropEdgeError
 
         try:
@@ -110,10 +110,10 @@ def train(
     """
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
-    from cropedge.distribute import select_strategy
+    from cropedge.training.distribute import select_strategy
 
     strategy = select_strategy()  # first: multi-worker collectives must be set up before other TF work
-    from cropedge.train import TrainConfig, train_run, train_seeds
+    from cropedge.training.train import TrainConfig, train_run, train_seeds
 
     overrides = {
         "model": model,
@@ -134,7 +134,7 @@ def train(
         overrides["sources"] = tuple(sources)
     recipe_seeds: tuple[int, ...] | None = None
     if recipe_path is not None:
-        from cropedge.recipe import load_recipe
+        from cropedge.training.recipe import load_recipe
 
         recipe = load_recipe(recipe_path)
         config = replace(recipe.config, **overrides)
@@ -196,9 +196,9 @@ def evaluate(
     """
     from cropedge.atomic import write_json
     from cropedge.data import load_regions
-    from cropedge.evaluate import evaluate_targets
-    from cropedge.recipe import load_recipe
-    from cropedge.run import Run, run_dirs
+    from cropedge.training.evaluate import evaluate_targets
+    from cropedge.training.recipe import load_recipe
+    from cropedge.training.run import Run, run_dirs
 
     recipe = load_recipe(recipe_path) if recipe_path is not None else None
     known = {t.name: t for t in recipe.targets} if recipe else {}
@@ -221,7 +221,7 @@ def evaluate(
 
 def _parse_target(text: str, known: dict) -> Any:
     """``REGION``, ``NAME=R1,R2``, or the name of a recipe target (with its settings)."""
-    from cropedge.recipe import Target
+    from cropedge.training.recipe import Target
 
     if text in known:
         return known[text]

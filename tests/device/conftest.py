@@ -39,8 +39,8 @@ def reflectance(n: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory) -> dict[str, Path]:
     """{"float32": bundle folder, "int8": bundle folder} of a briefly trained cropnet-xxs."""
-    from cropedge.export import export_run
-    from cropedge.train import TrainConfig, train_run
+    from cropedge.export.exporter import export_run
+    from cropedge.training.train import TrainConfig, train_run
 
     root = tmp_path_factory.mktemp("bundles")
     (root / "data").mkdir()

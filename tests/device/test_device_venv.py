@@ -16,7 +16,7 @@ import pytest
 import rasterio
 
 from cropedge.data import load_dataset
-from cropedge.runtime import LiteModel
+from cropedge.device.runtime import LiteModel
 
 REPO = Path(__file__).resolve().parents[2]
 # what an sdist of the project holds

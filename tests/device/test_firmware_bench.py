@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from cropedge.data import load_dataset
-from cropedge.runtime import LiteModel
+from cropedge.device.runtime import LiteModel
 
 LATENCY_KEYS = {"mean_ms", "std_ms", "median_ms", "p5_ms", "p95_ms", "min_ms"}
 

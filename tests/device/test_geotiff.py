@@ -14,8 +14,8 @@ from affine import Affine
 from cropedge.cli import cli
 from cropedge.data.geotiff import GeoTiffStack
 from cropedge.data.grid import S2_BANDS, fill_gaps, resample_to_year_grid
-from cropedge.predict import CONFIDENCE_SCALE, NODATA, predict_raster
-from cropedge.runtime import LiteModel
+from cropedge.device.predict import CONFIDENCE_SCALE, NODATA, predict_raster
+from cropedge.device.runtime import LiteModel
 
 from .conftest import reflectance
 

@@ -20,8 +20,8 @@ sys.meta_path.insert(0, _NoTensorFlow())
 
 def test_predict_and_firmware_bench_never_import_tensorflow(bundles, labelled_npz, tmp_path):
     code = BLOCK_TF + f"""
-import cropedge.runtime, cropedge.predict, cropedge.cli, firmware_bench.measure
-from cropedge.runtime import LiteModel, resolve_interpreter
+import cropedge.device.runtime, cropedge.device.predict, cropedge.cli, firmware_bench.measure
+from cropedge.device.runtime import LiteModel, resolve_interpreter
 from cropedge.cli import cli
 assert resolve_interpreter()[1]["runtime"] == "ai-edge-litert"
 try:

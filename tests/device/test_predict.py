@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cropedge.cli import cli
 from cropedge.data import load_dataset
-from cropedge.runtime import LiteModel
+from cropedge.device.runtime import LiteModel
 
 from .conftest import target
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from cropedge.bundle import load_bundle
+from cropedge.device.bundle import load_bundle
 from cropedge.data.grid import S2_BANDS, Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
-from cropedge.runtime import LiteModel, resolve_interpreter
+from cropedge.device.runtime import LiteModel, resolve_interpreter
 
 from .conftest import reflectance, target
 
@@ -51,7 +51,7 @@ def test_resolves_litert_first():
 def test_falls_back_to_tf_lite_without_litert(bundles):
     code = (
         "import sys; sys.modules['ai_edge_litert'] = None\n"
-        "from cropedge.runtime import LiteModel\n"
+        "from cropedge.device.runtime import LiteModel\n"
         f"m = LiteModel({str(bundles['int8'])!r})\n"
         "print(m.runtime_info['runtime'])\n"
     )
@@ -130,7 +130,7 @@ def test_dataset_bands_are_checked_and_reordered(bundles):
 
 
 def test_metadata_must_describe_the_model(bundles, tmp_path):
-    from cropedge.bundle import write_bundle
+    from cropedge.device.bundle import write_bundle
 
     bundle = load_bundle(bundles["int8"])
     meta = {**bundle.meta, "window": Window(121, 300).to_dict()}

@@ -149,7 +149,7 @@ def _truncate(ctx: Ctx, lone: bool) -> Path:
 
 
 def _strip_metadata(ctx: Ctx) -> Path:
-    from cropedge.bundle import load_bundle
+    from cropedge.device.bundle import load_bundle
 
     folder = ctx.bundle_copy()
     flatbuffer = load_bundle(folder).model_bytes

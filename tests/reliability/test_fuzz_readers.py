@@ -255,7 +255,7 @@ def test_bundle_metadata_fields_load_or_refuse(tmp_path: Path, real_meta: tuple[
                                                data: st.DataObject) -> None:  # fmt: skip
     """A real int8 bundle whose metadata fields are replaced by odd values: LiteModel opens it
     (and classifies) or raises CropEdgeError."""
-    from cropedge.runtime import LiteModel
+    from cropedge.device.runtime import LiteModel
 
     folder, meta = real_meta
     meta = dict(meta)

@@ -20,9 +20,9 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from cropedge.bundle import load_bundle
+from cropedge.device.bundle import load_bundle
 from cropedge.errors import CropEdgeError
-from cropedge.run import Run
+from cropedge.training.run import Run
 
 from .conftest import EPOCHS, MODEL, assert_ok, assert_same_run, run_cli, start_cli, train_args
 

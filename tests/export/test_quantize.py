@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from cropedge import quantize
+from cropedge.export import quantize
 from cropedge.backend import keras, tf
 from cropedge.errors import CropEdgeError
 from cropedge.models import get_model

@@ -16,7 +16,7 @@ from cropedge.errors import CropEdgeError
 
 TARGETS = ("cpu", "mcu")
 # where the profiles shipped with the project live (the repository's export/ folder)
-PROFILE_DIR = Path(__file__).resolve().parents[1] / "export"
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "export"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ Keras model the bundles are checked against.
 Grid folder::
 
     GRID/grid.json                     what the last call asked for
-    GRID/runs/<job>/                   training runs (cropedge.train run folders)
+    GRID/runs/<job>/                   training runs (cropedge.training.train run folders)
     GRID/bundles/<job>/<model>-<precision>/   exported bundles
     GRID/latency/<model>-<precision>.json     latency of that architecture at that precision
     GRID/cells/<cell>.json             one result row each, written atomically
@@ -37,7 +37,7 @@ from cropedge.atomic import write_json, write_text
 from cropedge.errors import CropEdgeError
 
 if TYPE_CHECKING:  # only for annotations: reading a grid (cropedge report) needs no recipe parsing
-    from cropedge.recipe import Target, TrainConfig
+    from cropedge.training.recipe import Target, TrainConfig
 
 KERAS = "keras"  # the float Keras model: the reference row of every job
 SOURCE_SETTING = "source"  # in-domain rows: the held-out validation split of the source
@@ -84,7 +84,7 @@ class Setting:
 
 def settings_from_recipes(paths: Iterable[str | Path], data: str | Path | None = None) -> list[Setting]:
     """One ``Setting`` per recipe file; ``data`` replaces the recipes' data path."""
-    from cropedge.recipe import load_recipe
+    from cropedge.training.recipe import load_recipe
 
     settings = []
     for path in paths:
@@ -145,7 +145,7 @@ class LatencyOptions:
     max_seconds: float = 5.0
 
     def resolved_threads(self) -> tuple[int, ...]:
-        from cropedge.latency import available_threads
+        from cropedge.device.latency import available_threads
 
         return tuple(sorted({t if t > 0 else available_threads() for t in self.threads}))
 
@@ -350,7 +350,7 @@ def run_grid(
     Returns:
         Counts of what this call did, and all rows of the grid folder.
     """
-    from cropedge.export import get_precision
+    from cropedge.export.exporter import get_precision
     from cropedge.models import model_spec
 
     models, seeds, augment = list(models), [int(s) for s in seeds], [bool(a) for a in augment]
@@ -385,8 +385,8 @@ class _Runner:
     """Does one job at a time: train (or reuse), export, time, score; writes one cell per row."""
 
     def __init__(self, grid: Path, latency: LatencyOptions, export_profile, progress: bool):
-        from cropedge.latency import cpu_info
-        from cropedge.runtime import resolve_interpreter
+        from cropedge.device.latency import cpu_info
+        from cropedge.device.runtime import resolve_interpreter
         from cropedge.versions import package_versions
 
         self.grid, self.latency, self.export_profile, self.progress = grid, latency, export_profile, progress
@@ -436,13 +436,13 @@ class _Runner:
             self.bar.update(1)
 
     def _train(self, job: Job, run_dir: Path):
-        from cropedge.run import Run
+        from cropedge.training.run import Run
 
         try:
             return Run(run_dir), 0
         except CropEdgeError:
             pass  # not there or not finished: train (train_run resumes an unfinished run)
-        from cropedge.train import train_run
+        from cropedge.training.train import train_run
 
         self.say(f"{job.name}: training {job.model} on {'+'.join(job.config.sources)} "
                  f"({'with' if job.config.augment else 'without'} augmentation, seed {job.config.seed}, "
@@ -468,8 +468,8 @@ class _Runner:
     def _bundles(self, job: Job, run_dir: Path, precisions: list[str]) -> tuple[dict, int]:
         """{precision: bundle folder, or the exception that stopped its export}, and how many
         were exported now; finished bundle folders are reused."""
-        from cropedge.bundle import load_bundle
-        from cropedge.export import export_run, get_precision
+        from cropedge.device.bundle import load_bundle
+        from cropedge.export.exporter import export_run, get_precision
 
         out = self.grid / "bundles" / job.name
         folders = {p: out / f"{job.model}{get_precision(p).suffix}" for p in dict.fromkeys(precisions)}
@@ -507,7 +507,7 @@ class _Runner:
             dataset, setting = self._target_data(job, run, cell)
             offset = self._offset(run, cell, setting, dataset)
             if cell.precision == KERAS:  # the run's own float model (an estimator for scikit-learn models)
-                from cropedge.run import KERAS_MODEL, SKLEARN_MODEL
+                from cropedge.training.run import KERAS_MODEL, SKLEARN_MODEL
 
                 model, problems = run, []
                 row["size_bytes"] = (run.path / (SKLEARN_MODEL if run.is_sklearn else KERAS_MODEL)).stat().st_size
@@ -521,7 +521,7 @@ class _Runner:
 
     def _lite(self, bundle: Path, row: dict):
         """The bundle's LiteModel, its size, export check, latency; problems of its checks."""
-        from cropedge.runtime import LiteModel
+        from cropedge.device.runtime import LiteModel
 
         model = LiteModel(bundle)
         meta = model.meta
@@ -537,7 +537,7 @@ class _Runner:
 
     def _latency(self, bundle: Path, meta: dict) -> list[dict]:
         """Latency of this model at this precision, measured once per grid (weights do not change it)."""
-        from cropedge.latency import measure_bundle
+        from cropedge.device.latency import measure_bundle
 
         path = self.grid / "latency" / f"{meta['model']}-{meta['precision']}.json"
         options = self.latency.to_dict()
@@ -569,7 +569,7 @@ class _Runner:
         estimated from the target's unlabelled series), so every precision is moved alike."""
         if not cell.aligned:
             return None
-        from cropedge.align import resolve_offset
+        from cropedge.data.align import resolve_offset
 
         key = (cell.setting, cell.target)
         if key not in self.offsets:
@@ -578,7 +578,7 @@ class _Runner:
         return self.offsets[key]
 
     def _score(self, model, dataset, setting: Setting | None, cell: Cell, offset: dict | None) -> dict:
-        from cropedge.evaluate import evaluate_run
+        from cropedge.training.evaluate import evaluate_run
 
         if setting is None:
             result = evaluate_run(model, dataset)

@@ -14,10 +14,10 @@ import pytest
 
 from cropedge.backend import tf
 from cropedge.data.synthetic import synthesize
-from cropedge.distribute import describe, is_chief, precision_policy_name, select_strategy
+from cropedge.training.distribute import describe, is_chief, precision_policy_name, select_strategy
 from cropedge.errors import CropEdgeError
-from cropedge.run import Run
-from cropedge.train import TrainConfig, train_run
+from cropedge.training.run import Run
+from cropedge.training.train import TrainConfig, train_run
 
 # one training process: TF must see its logical devices (or TF_CONFIG) before it starts,
 # hence a fresh interpreter per setting
@@ -28,8 +28,8 @@ devices = int(sys.argv[1])
 if devices > 1:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
-from cropedge.distribute import describe, select_strategy
-from cropedge.train import TrainConfig, train_run
+from cropedge.training.distribute import describe, select_strategy
+from cropedge.training.train import TrainConfig, train_run
 strategy = select_strategy()
 
 class Best(keras.callbacks.Callback):

@@ -10,20 +10,20 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cropedge.bench import KERAS, LatencyOptions, read_rows, run_grid, settings_from_recipes
+from cropedge.grid.bench import KERAS, LatencyOptions, read_rows, run_grid, settings_from_recipes
 from cropedge.cli import cli
 from cropedge.errors import CropEdgeError
-from cropedge.profile import DeviceProfile
-from cropedge.report import (
+from cropedge.device.profile import DeviceProfile
+from cropedge.grid.report import (
     build_report,
     choose_bundle,
     latency_basis,
     load_rows,
     variant_summaries,
 )
-from cropedge.report_figures import pareto_front
+from cropedge.grid.figures import pareto_front
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIGURES = ("accuracy_vs_latency.png", "accuracy_vs_size.png", "precision_drop.png", "augmentation.png", "confusion.png")
 
 pytestmark = pytest.mark.xdist_group("report_grid")

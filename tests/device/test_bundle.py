@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cropedge.bundle import (
+from cropedge.device.bundle import (
     METADATA_VERSION,
     REQUIRED_KEYS,
     embed_metadata,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cropedge.bundle import Bundle, load_bundle
+from cropedge.device.bundle import Bundle, load_bundle
 from cropedge.data.grid import STEP_DAYS, YEAR_DOY, YEAR_STEPS, Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input

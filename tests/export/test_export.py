@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cropedge.bundle import REQUIRED_KEYS, load_bundle, sha256
+from cropedge.device.bundle import REQUIRED_KEYS, load_bundle, sha256
 from cropedge.cli import cli
 from cropedge.data.synthetic import synthesize
 from cropedge.errors import CropEdgeError
-from cropedge.export import PRECISIONS, export_run, precision_table_markdown
-from cropedge.mcu import micro_available
-from cropedge.run import Run
-from cropedge.runtime import LiteModel
-from cropedge.train import TrainConfig, relabel, train_run
+from cropedge.export.exporter import PRECISIONS, export_run, precision_table_markdown
+from cropedge.export.mcu import micro_available
+from cropedge.training.run import Run
+from cropedge.device.runtime import LiteModel
+from cropedge.training.train import TrainConfig, relabel, train_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CXX = shutil.which("g++") or shutil.which("c++")
 HAS_MICRO, NO_MICRO = micro_available()
 META_KEYS = set(REQUIRED_KEYS) | {

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from cropedge.bench import LatencyOptions
+from cropedge.grid.bench import LatencyOptions
 
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "training"
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "training"
 RECIPES = tuple(RECIPE_DIR / f"{name}.toml" for name in ("cross_country", "cross_continent", "cross_hemisphere"))
 
 
@@ -69,10 +69,10 @@ def run_demo(
     Returns:
         ``{"report_html", "report_md", "grid", "data", "ship", "seconds": {step: s}, "counts"}``.
     """
-    from cropedge.bench import run_grid, settings_from_recipes
+    from cropedge.grid.bench import run_grid, settings_from_recipes
     from cropedge.data.synthetic import REGIONS, synthesize
-    from cropedge.profile import DeviceProfile
-    from cropedge.report import build_report
+    from cropedge.device.profile import DeviceProfile
+    from cropedge.grid.report import build_report
 
     out = Path(out)
     seconds: dict[str, float] = {}

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from cropedge.bench import CHECK_FAILED, OK
+from cropedge.grid.bench import CHECK_FAILED, OK
 from cropedge.cli import cli
-from cropedge.demo import QUICK, RECIPES, run_demo
+from cropedge.grid.demo import QUICK, RECIPES, run_demo
 
 # the quick demo shrunk further; the CLI call below asks for exactly this with its knobs
 TINY = replace(QUICK, samples_per_class=10, epochs=1, models=("cropnet-xxs",), precisions=("int8",))

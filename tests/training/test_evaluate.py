@@ -14,9 +14,9 @@ from cropedge.cli import cli
 from cropedge.data import load_regions
 from cropedge.data.synthetic import REGIONS, synthesize
 from cropedge.errors import CropEdgeError
-from cropedge.evaluate import evaluate_run, evaluate_targets, map_target_labels, remap_unknown_to_other
-from cropedge.run import Run
-from cropedge.train import TrainConfig, train_run, train_seeds
+from cropedge.training.evaluate import evaluate_run, evaluate_targets, map_target_labels, remap_unknown_to_other
+from cropedge.training.run import Run
+from cropedge.training.train import TrainConfig, train_run, train_seeds
 
 
 @pytest.fixture(scope="module")

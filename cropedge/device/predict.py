@@ -15,7 +15,7 @@ import numpy as np
 from cropedge.atomic import atomic_open, atomic_path, check_writable
 from cropedge.data.grid import YEAR_STEPS
 from cropedge.errors import CropEdgeError
-from cropedge.runtime import DEFAULT_BATCH, LiteModel
+from cropedge.device.runtime import DEFAULT_BATCH, LiteModel
 
 TABLE_OUTPUTS = (".csv", ".npz")
 RASTER_SUFFIXES = (".tif", ".tiff")

@@ -1,6 +1,6 @@
 """Benchmark report: figures, tables and a "what to ship" line per transfer setting.
 
-Built from grid folders alone (``GRID/cells/*.json``, see ``cropedge.bench``), so a report is
+Built from grid folders alone (``GRID/cells/*.json``, see ``cropedge.grid.bench``), so a report is
 rebuilt without re-running anything, and shards of one grid are merged by passing all their
 folders. Writes ``report.md`` (PNG figures beside it), a self-contained ``report.html``
 (figures embedded as data URIs) and ``report.json`` (the summaries the tables show).
@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from cropedge.atomic import write_json, write_text
-from cropedge.bench import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, STATUS_ICONS, read_rows
+from cropedge.grid.bench import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, STATUS_ICONS, read_rows
 from cropedge.errors import CropEdgeError
 
 DEFAULT_PROFILE = "pi4"
@@ -202,7 +202,7 @@ def build_report(grids: list[str | Path], out: str | Path, profile: str | Path |
     Returns:
         ``{"report_html", "report_md", "report_json", "figures": [...], "ship": {setting: line}}``.
     """
-    from cropedge.profile import DeviceProfile, PROFILE_DIR, load_profile
+    from cropedge.device.profile import DeviceProfile, PROFILE_DIR, load_profile
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -227,7 +227,7 @@ def build_report(grids: list[str | Path], out: str | Path, profile: str | Path |
 
 
 def _figures(rows, variants, targets, settings, ship, basis: Basis, out: Path) -> list[tuple[Path, str]]:
-    from cropedge import report_figures as rf
+    from cropedge.grid import figures as rf
 
     figures = []
     deploy = [v for v in variants if v["deployable"] and v["f1_mean"] is not None]
@@ -276,7 +276,7 @@ def _figures(rows, variants, targets, settings, ship, basis: Basis, out: Path) -
 
 
 def _confusion_figure(rows, variants, hardest, shipped, out: Path) -> list[tuple[Path, str]]:
-    from cropedge import report_figures as rf
+    from cropedge.grid import figures as rf
 
     setting, target = hardest
     pick = shipped or next((v for v in variants if v["setting"] == setting and v["f1_mean"] is not None), None)
@@ -398,7 +398,7 @@ def _document(grids, rows, variants, settings, ship, basis: Basis, device, figur
 def grid_table(rows: list[dict], profile=None) -> str:
     """A plain-text table of a grid for the terminal: one line per setting, model, precision,
     augmentation and alignment, accuracy mean ± std over seeds and targets."""
-    from cropedge.profile import DeviceProfile
+    from cropedge.device.profile import DeviceProfile
 
     basis = latency_basis(rows, profile or DeviceProfile())
     variants = variant_summaries(rows, basis)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cropedge.augment import (
+from cropedge.training.augment import (
     AugmentConfig,
     augment_batch,
     augment_dataset,

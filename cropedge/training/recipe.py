@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from cropedge.align import parse_offset
+from cropedge.data.align import parse_offset
 from cropedge.data.grid import Window
 from cropedge.data.load import OPTIONS as DATA_OPTIONS
 from cropedge.errors import CropEdgeError
@@ -75,7 +75,7 @@ class TrainConfig:
         seed: Seed for the split, initialisation, shuffling and augmentation.
         val_fraction: Share of each source class held out for validation.
         augment: Apply time / magnitude augmentations during training.
-        augment_options: Overrides of ``cropedge.augment.AugmentConfig`` fields.
+        augment_options: Overrides of ``cropedge.training.augment.AugmentConfig`` fields.
         window: Model window, first and last day-of-year.
         season_offset_days: Days the source year is moved before training (usually 0), or
             ``"auto"`` to align every source region with the first one.

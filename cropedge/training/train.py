@@ -29,9 +29,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cropedge.align import AUTO, estimate_offset, ndvi_curve, shift_samples
+from cropedge.data.align import AUTO, estimate_offset, ndvi_curve, shift_samples
 from cropedge.atomic import atomic_path, write_json, write_text
-from cropedge.augment import AugmentConfig, augment_dataset
+from cropedge.training.augment import AugmentConfig, augment_dataset
 from cropedge.backend import keras, tf
 from cropedge.data import load_regions
 from cropedge.data.dataset import Dataset
@@ -39,12 +39,12 @@ from cropedge.data.grid import Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
-from cropedge.evaluate import map_target_labels
-from cropedge.distribute import describe, is_chief, precision_policy, select_strategy
+from cropedge.training.evaluate import map_target_labels
+from cropedge.training.distribute import describe, is_chief, precision_policy, select_strategy
 from cropedge.metrics import classification_report
 from cropedge.models import count_macs, count_params, get_model, model_spec
-from cropedge.recipe import TrainConfig  # noqa: F401 - defined there so that parsing a recipe needs no TensorFlow
-from cropedge.run import (
+from cropedge.training.recipe import TrainConfig  # noqa: F401 - defined there so that parsing a recipe needs no TensorFlow
+from cropedge.training.run import (
     BACKUP_DIR,
     CONFIG_JSON,
     HISTORY_CSV,
@@ -424,7 +424,7 @@ def _train_dataset(config: TrainConfig, parts: _Parts) -> tf.data.Dataset:
 def run_train_dataset(run: Any) -> tf.data.Dataset:
     """A finished run's own training pipeline rebuilt from its folder (same split, season
     offsets, statistics, augmentation, batch size and seed), to fine-tune the trained model
-    further: quantization-aware training in ``cropedge.export``."""
+    further: quantization-aware training in ``cropedge.export.exporter``."""
     config = TrainConfig.from_dict(run.config)
     source = run.source_data()
     x = shift_samples(source.x, run.source_offsets(source))

@@ -108,7 +108,7 @@ def measure_bundle(
         max_seconds: stop timing after this long (at least three calls).
         x_year: samples to feed [n, bands, 73]; tiled or cut to ``batch``. Random reflectance if None.
     """
-    from cropedge.runtime import LiteModel
+    from cropedge.device.runtime import LiteModel
 
     model = LiteModel(bundle, num_threads=threads)
     if x_year is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cropedge.bench import (
+from cropedge.grid.bench import (
     CHECK_FAILED,
     FAILED,
     KERAS,
@@ -33,7 +33,7 @@ from cropedge.bench import (
 from cropedge.cli import cli
 from cropedge.errors import CropEdgeError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = [REPO / "training" / "cross_country.toml", REPO / "training" / "cross_hemisphere.toml"]
 MODELS = ["cropnet-xxs", "randomforest"]
 PRECISIONS = ["float32", "int8"]

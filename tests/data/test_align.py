@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cropedge.align import estimate_offset, ndvi_curve, parse_offset, resolve_offset, shift_samples
+from cropedge.data.align import estimate_offset, ndvi_curve, parse_offset, resolve_offset, shift_samples
 from cropedge.data.grid import S2_BANDS, STEP_DAYS, YEAR_DOY, shift_season
 from cropedge.data.synthetic import REGIONS, generate_region
 from cropedge.errors import CropEdgeError

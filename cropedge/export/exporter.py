@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from cropedge.atomic import check_writable
-from cropedge.bundle import Bundle, complete_metadata, write_bundle
+from cropedge.device.bundle import Bundle, complete_metadata, write_bundle
 from cropedge.errors import CropEdgeError
-from cropedge.profile import DeviceProfile, load_profile
+from cropedge.device.profile import DeviceProfile, load_profile
 
 # options a precision may accept, and the CLI flag that sets each (for messages)
 OPTION_FLAGS = {"rep_samples": "--rep-samples", "qat_epochs": "--qat-epochs", "c_array": "--c-array"}
@@ -68,31 +68,31 @@ class Precision:
 
 
 def _float32(ctx: "_Context") -> bytes:
-    from cropedge.quantize import convert_float32
+    from cropedge.export.quantize import convert_float32
 
     return convert_float32(ctx.model)
 
 
 def _float16(ctx: "_Context") -> bytes:
-    from cropedge.quantize import convert_float16
+    from cropedge.export.quantize import convert_float16
 
     return convert_float16(ctx.model)
 
 
 def _dynamic(ctx: "_Context") -> bytes:
-    from cropedge.quantize import convert_dynamic
+    from cropedge.export.quantize import convert_dynamic
 
     return convert_dynamic(ctx.model)
 
 
 def _int8(ctx: "_Context") -> bytes:
-    from cropedge.quantize import convert_int8
+    from cropedge.export.quantize import convert_int8
 
     return convert_int8(ctx.model, ctx.rep_x)
 
 
 def _int8_qat(ctx: "_Context") -> bytes:
-    from cropedge.quantize import convert_int8, qat_finetune
+    from cropedge.export.quantize import convert_int8, qat_finetune
 
     ctx.echo(f"{ctx.model_name}-int8-qat: quantization-aware fine-tuning, {ctx.qat_epochs} epoch(s)")
     qmodel = qat_finetune(
@@ -190,12 +190,12 @@ def resolve_request(
 
 
 def open_run(run_dir: str | Path):
-    """The finished run at ``run_dir`` (``cropedge.run.Run``).
+    """The finished run at ``run_dir`` (``cropedge.training.run.Run``).
 
     A folder of seed runs (``seed-K/``) is not exported as a whole: one model is shipped,
     so the user picks the seed (the error names the one with the best validation macro-F1).
     """
-    from cropedge.run import RUN_JSON, Run, seed_dirs
+    from cropedge.training.run import RUN_JSON, Run, seed_dirs
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -213,7 +213,7 @@ def open_run(run_dir: str | Path):
 
 
 def _val_macro_f1(path: Path) -> float:
-    from cropedge.run import RUN_JSON
+    from cropedge.training.run import RUN_JSON
 
     try:
         return float(json.loads((path / RUN_JSON).read_text())["validation"]["macro_f1"])
@@ -272,14 +272,14 @@ class _Context:
     def _model_labels(self, dataset):
         from dataclasses import replace
 
-        from cropedge.train import relabel
+        from cropedge.training.train import relabel
 
         return replace(dataset, y=relabel(dataset, self.run.classes), classes=self.run.classes)
 
     @cached_property
     def rep_x(self) -> np.ndarray:
         """Stratified, un-augmented source training samples, prepared like the model's input."""
-        from cropedge.quantize import MIN_REP_SAMPLES, stratified_sample
+        from cropedge.export.quantize import MIN_REP_SAMPLES, stratified_sample
 
         wanted = self.settings["rep_samples"]
         idx = stratified_sample(self.train.y, wanted)
@@ -292,7 +292,7 @@ class _Context:
     @property
     def class_weight(self) -> dict[int, float] | None:
         """Training's balanced class weights, when the run used them."""
-        from cropedge.train import balanced_class_weights
+        from cropedge.training.train import balanced_class_weights
 
         if not self.run.config.get("class_weights", True):
             return None
@@ -304,7 +304,7 @@ class _Context:
 
     def qat_dataset(self):
         """Augmented source training batches: the run's own training pipeline."""
-        from cropedge.train import run_train_dataset
+        from cropedge.training.train import run_train_dataset
 
         return run_train_dataset(self.run)
 
@@ -459,7 +459,7 @@ def _metadata(ctx: _Context, p: Precision, name: str, flatbuffer: bytes) -> dict
 
 def io_details(flatbuffer: bytes) -> tuple[dict, dict]:
     """``{shape, dtype, scale, zero_point}`` of the model's input and output (batch dimension -1)."""
-    from cropedge.runtime import resolve_interpreter
+    from cropedge.device.runtime import resolve_interpreter
 
     interpreter_cls, _ = resolve_interpreter()
     interp = interpreter_cls(model_content=flatbuffer)
@@ -487,7 +487,7 @@ def self_check(
     from tqdm import tqdm
 
     from cropedge.metrics import classification_report
-    from cropedge.runtime import LiteModel
+    from cropedge.device.runtime import LiteModel
 
     lite = LiteModel(bundle)
     bar = tqdm(total=len(val), desc=f"{bundle.meta['name']} self-check", unit="px", leave=False, disable=not progress)
@@ -515,8 +515,8 @@ def self_check(
 
 def _mcu_check(ctx: _Context, bundle: Bundle, profile: DeviceProfile) -> dict:
     """TFLite Micro on the host: outputs against LiteRT's, arena and flash against the budgets."""
-    from cropedge.mcu import check_micro, micro_available
-    from cropedge.runtime import LiteModel
+    from cropedge.export.mcu import check_micro, micro_available
+    from cropedge.device.runtime import LiteModel
 
     ok, why = micro_available()
     if not ok:
@@ -543,7 +543,7 @@ def _mcu_check(ctx: _Context, bundle: Bundle, profile: DeviceProfile) -> dict:
 
 def _c_array(flatbuffer: bytes, meta: dict) -> dict[str, bytes]:
     """model_data.cc / model_data.h with the flatbuffer and what firmware needs to feed it."""
-    from cropedge.c_array import c_array_files
+    from cropedge.export.c_array import c_array_files
 
     constants: dict[str, int | float] = {
         "kModelBands": len(meta["bands"]),

@@ -1,6 +1,6 @@
 """A finished training run folder, read back: settings, model and the data it was trained on.
 
-Layout (``cropedge.train`` writes it; run.json last, so its presence with
+Layout (``cropedge.training.train`` writes it; run.json last, so its presence with
 ``"status": "finished"`` means the run is complete)::
 
     RUN/run.json        model, classes, bands, window, normalisation, season offset, sources,
@@ -25,7 +25,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from cropedge.align import shift_samples
+from cropedge.data.align import shift_samples
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import YEAR_STEPS, Window
 from cropedge.data.normalize import BandStats

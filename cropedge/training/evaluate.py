@@ -7,7 +7,7 @@ F1, per-class F1 and the confusion matrix (``cropedge.metrics.classification_rep
   class list the target's files use. Target samples of a class the run never learned are
   left out of the scores and reported under ``unseen_classes`` (with what the model
   predicted for them), never merged into another class.
-* Season alignment (``cropedge.align``): a fixed offset, or ``"auto"`` from the target's
+* Season alignment (``cropedge.data.align``): a fixed offset, or ``"auto"`` from the target's
   own unlabelled series; what was applied is reported under ``season_alignment``.
 * The reference's optional remapping: predictions outside the target's known crop set
   become ``other`` (``map_unknown_to_other``); the crop set used is reported.
@@ -20,11 +20,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from cropedge.align import resolve_offset
+from cropedge.data.align import resolve_offset
 from cropedge.data.dataset import Dataset
 from cropedge.errors import CropEdgeError
 from cropedge.metrics import classification_report
-from cropedge.run import VAL_METRICS, Run, mean_std, run_dirs
+from cropedge.training.run import VAL_METRICS, Run, mean_std, run_dirs
 
 OTHER = "other"
 

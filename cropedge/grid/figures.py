@@ -1,6 +1,6 @@
 """Figures of the benchmark report (matplotlib, Agg backend: no display needed).
 
-Each function takes summaries built by ``cropedge.report`` and writes one PNG. Colour
+Each function takes summaries built by ``cropedge.grid.report`` and writes one PNG. Colour
 always means the model, marker shape the precision, a filled marker a model trained with
 augmentation and a hollow one without, so figures read the same way throughout.
 """

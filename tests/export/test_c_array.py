@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cropedge.c_array import c_array_files
+from cropedge.export.c_array import c_array_files
 from cropedge.errors import CropEdgeError
 
 CXX = shutil.which("g++") or shutil.which("c++")

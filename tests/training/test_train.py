@@ -17,11 +17,11 @@ from cropedge.data.grid import Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.synthetic import synthesize
 from cropedge.errors import CropEdgeError
-from cropedge.recipe import load_recipe
-from cropedge.run import Run
-from cropedge.train import TrainConfig, balanced_class_weights, stratified_split, train_run, train_seeds
+from cropedge.training.recipe import load_recipe
+from cropedge.training.run import Run
+from cropedge.training.train import TrainConfig, balanced_class_weights, stratified_split, train_run, train_seeds
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # a model small enough to train in seconds that still learns the synthetic classes
 TINY = {"model": "tempcnn", "model_options": {"filters": 8, "hidden": 16}, "batch_size": 32, "lr": 1e-2}
 
