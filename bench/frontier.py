@@ -23,13 +23,6 @@ FRONTIER = {"epochs": 10, "lr": 1e-3, "per_class": 600}
 F1_TOLERANCE = 0.01  # "within 1 point macro-F1"
 
 
-def cropnet_variants() -> list[str]:
-    """Registered models of the CropNet family, in registry order (the reference first)."""
-    from cropedge.models import list_models, model_spec
-
-    return [n for n in list_models() if model_spec(n).family == "cropnet"]
-
-
 def target_scores(ctx: Context, run_dir) -> dict[str, float]:
     """Macro-F1 of a run on each southern target, unaligned and automatically aligned."""
     from cropedge.data import load_regions
@@ -68,9 +61,10 @@ def _cost(name: str) -> dict:
 def frontier(ctx: Context) -> dict:
     """Params, MACs, int8 latency (batch 1, 1 thread) and shifted macro-F1 of every CropNet variant."""
     from cropedge.device.bundle import load_bundle
+    from cropedge.models import list_models
     from cropedge.training.run import Run
 
-    names = cropnet_variants()
+    names = list_models(family="cropnet")
     if ctx.reference not in names:
         raise Skip(f"no {ctx.reference!r} model registered")
     rows = [_cost(n) for n in names]

@@ -240,10 +240,9 @@ def predict_grid(ctx: Context) -> dict:
 
 
 def _fewest_macs() -> str:
-    from bench.frontier import cropnet_variants
-    from cropedge.models import count_macs, get_model
+    from cropedge.models import count_macs, get_model, list_models
 
-    return min(cropnet_variants(), key=lambda n: count_macs(get_model(n, 7)))
+    return min(list_models(family="cropnet"), key=lambda n: count_macs(get_model(n, 7)))
 
 
 def _map_models(ctx: Context) -> dict[str, str]:

@@ -41,12 +41,3 @@ def interleaved(
         if r >= 1 and time.perf_counter() - start > max_seconds:
             break
     return {name: summarize(np.concatenate(t), batch, threads, warmup).to_dict() for name, t in times.items()}
-
-
-def time_once(fn: Callable[[], object]) -> float:
-    """Seconds of one call (for end-to-end runs too long to repeat many times)."""
-    import time
-
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0

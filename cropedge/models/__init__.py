@@ -102,9 +102,9 @@ _SPECS: tuple[ModelSpec, ...] = (
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
 
 
-def list_models() -> list[str]:
-    """Registered model names, in table order."""
-    return list(MODELS)
+def list_models(family: str | None = None) -> list[str]:
+    """Registered model names, in table order; only those of ``family`` (e.g. ``"cropnet"``) if given."""
+    return [n for n, spec in MODELS.items() if family is None or spec.family == family]
 
 
 def model_spec(name: str) -> ModelSpec:
