@@ -247,7 +247,8 @@ def _fewest_macs() -> str:
 
 def _map_models(ctx: Context) -> dict[str, str]:
     """``{model: why}``: the frontier's lightest good variant (this run's, or the merged report's)
-    and the CropNet variant with the fewest MACs."""
+    and the CropNet variant with the fewest MACs.
+    """
     fewest = _fewest_macs()
     chosen = ctx.cache.get("lightest_good")
     if not chosen:
@@ -326,7 +327,8 @@ GDAL_CACHE_MB = 64  # a small GDAL block cache: strips are read once, in order
 
 def memory(ctx: Context) -> dict:
     """Peak RSS of ``cropedge predict`` (a fresh process each) on a small and a 16x larger stack,
-    with GDAL's default block cache (5 % of RAM) and with it capped at ``GDAL_CACHE_MB``."""
+    with GDAL's default block cache (5 % of RAM) and with it capped at ``GDAL_CACHE_MB``.
+    """
     from bench.worker import run_in_subprocess
 
     name = _fewest_macs()  # memory is about the reader, not the model: the fastest variant keeps it short

@@ -15,10 +15,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from bench import frontier, inference, training
 from bench.context import Context
@@ -66,7 +66,7 @@ def run_section(section: Section, ctx: Context) -> dict:
         "seconds": round(time.perf_counter() - t0, 1),
         # other processes' load: numbers taken at a load above the core count are noisy
         "load_average_1min": os.getloadavg()[0],
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": ctx.machine,
     }
 

@@ -8,7 +8,7 @@ code ``cropedge bench`` and the device harness use).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

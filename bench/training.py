@@ -52,7 +52,7 @@ def _train_parts(n: int, seed: int = 0):
 
 
 def _pipeline(parts, batch_size: int):
-    """cropedge's real training input pipeline (shuffle, batch, augment, normalise, prefetch)."""
+    """Cropedge's real training input pipeline (shuffle, batch, augment, normalise, prefetch)."""
     from cropedge.training.train import TrainConfig, _train_dataset
 
     config = TrainConfig(data="-", sources=("bench",), batch_size=batch_size)
@@ -117,8 +117,8 @@ def tf_train_throughput(
     if logical_devices > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * logical_devices)
-    from cropedge.training.distribute import precision_policy, select_strategy
     from cropedge.models import get_model
+    from cropedge.training.distribute import precision_policy, select_strategy
     from cropedge.training.train import balanced_class_weights
 
     strategy = select_strategy()
@@ -215,7 +215,7 @@ def _torch_run(ctx: Context, channels_last: bool) -> dict:
 
 
 def training_vs_torch(ctx: Context) -> dict:
-    """cropedge samples/s vs the PyTorch reference; each TensorFlow variant's gain over baseline.
+    """Cropedge samples/s vs the PyTorch reference; each TensorFlow variant's gain over baseline.
 
     The torch reference runs right after the TensorFlow baseline, so that the headline ratio
     compares two measurements taken under the same machine load.

@@ -1,5 +1,6 @@
 """Atomic output: write to a temporary sibling, then rename, so a killed process
-never leaves a half-written file (or bundle folder) where a finished one is expected."""
+never leaves a half-written file (or bundle folder) where a finished one is expected.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from cropedge.errors import CropEdgeError
 
@@ -32,7 +34,8 @@ def _cannot_write(path: Path, exc: OSError) -> CropEdgeError:
 def check_writable(folder: str | os.PathLike) -> None:
     """Raise ``CropEdgeError`` unless files can be made in ``folder`` (or, while it does not
     exist yet, in its nearest existing parent). Creates nothing: for a long job to fail
-    before its work, not after it."""
+    before its work, not after it.
+    """
     folder = Path(folder)
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     try:

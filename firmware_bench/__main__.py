@@ -37,7 +37,7 @@ def _table(rows: list[dict]) -> str:
             "-" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}",
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False)))
                      for row in lines)
 
 
@@ -74,7 +74,7 @@ def main(bundles, json_path, threads, batch, runs, warmup, max_seconds, data) ->
         if dataset is not None:
             scores[str(bundle)] = accuracy(bundle, dataset, max(batches))
     result = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cropedge": __version__,
         "machine": machine(),
         "settings": {"threads": thread_counts, "batch": batches, "runs": runs, "warmup": warmup,

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from cropedge.device.latency import cpu_info, random_reflectance, summarize, time_calls
-from cropedge.metrics import classification_report
 from cropedge.device.runtime import LiteModel
+from cropedge.metrics import classification_report
 
 
 def peak_rss_mb() -> float | None:
@@ -42,7 +42,8 @@ def measure(
     x_year: np.ndarray | None = None,
 ) -> dict:
     """Time one setting: end to end (``predict_proba`` on year-grid reflectance) and the
-    interpreter alone (``invoke`` on prepared input), each after ``warmup`` untimed calls."""
+    interpreter alone (``invoke`` on prepared input), each after ``warmup`` untimed calls.
+    """
     model = LiteModel(bundle, num_threads=threads)
     if x_year is None:
         x_year = random_reflectance(batch, len(model.bands))

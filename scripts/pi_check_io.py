@@ -1,14 +1,14 @@
 """Inputs and verdict of ``scripts/pi_check.sh`` (host side, project environment).
 
-    python scripts/pi_check_io.py stack DATA.npz OUT.tif   # a GeoTIFF stack from a pixel table
-    python scripts/pi_check_io.py compare X86_DIR PI_DIR BUNDLES   # same predictions on both sides?
+python scripts/pi_check_io.py stack DATA.npz OUT.tif   # a GeoTIFF stack from a pixel table
+python scripts/pi_check_io.py compare X86_DIR PI_DIR BUNDLES   # same predictions on both sides?
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -20,7 +20,8 @@ NODATA = 65535
 
 def write_stack(data_path: Path, out: Path) -> None:
     """The table's first samples as a WIDTH-wide raster, one band per (date, band) on the 2023 year grid,
-    described like ``B2_2023-01-01``; two pixels all nodata, one with a cloudy date."""
+    described like ``B2_2023-01-01``; two pixels all nodata, one with a cloudy date.
+    """
     import rasterio
     from affine import Affine
 
@@ -50,7 +51,8 @@ def _output_step(bundles: Path, name: str) -> float:
 def compare(x86: Path, pi: Path, bundles: Path) -> bool:
     """Float models must agree exactly (probabilities to rounding). Int8 kernels requantize
     differently on Arm and x86 (XNNPACK), so an int8 probability may move by one output step:
-    a class may then differ only where x86 itself had a tie within that step."""
+    a class may then differ only where x86 itself had a tie within that step.
+    """
     import rasterio
 
     ok = True

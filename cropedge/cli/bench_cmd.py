@@ -20,7 +20,7 @@ class IntList(click.ParamType):
 
     name = "N,N,..."
 
-    def __init__(self, allow_all: bool = False):
+    def __init__(self, allow_all: bool = False) -> None:
         self.allow_all = allow_all
 
     def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
@@ -32,7 +32,7 @@ class IntList(click.ParamType):
         except ValueError:
             self.fail(f"{value!r} is not a comma-separated list of integers"
                       + (" (or 'all')" if self.allow_all else ""), param, ctx)
-        if not items or any(i < 1 for i, w in zip(items, words) if w != "all"):
+        if not items or any(i < 1 for i, w in zip(items, words, strict=False) if w != "all"):
             self.fail(f"{value!r} must list integers >= 1", param, ctx)
         return items
 

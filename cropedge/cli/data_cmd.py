@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -122,7 +123,7 @@ def import_(file: Path, out_dir: Path, as_json: bool, quiet: bool, **opts: Any) 
 
     ds, paths = import_file(file, out_dir, **_load_options(opts))
     summary = summarize(ds)
-    written = "\n".join(f"wrote {p} ({n} samples)" for p, n in zip(paths, summary["regions"].values()))
+    written = "\n".join(f"wrote {p} ({n} samples)" for p, n in zip(paths, summary["regions"].values(), strict=False))
     emit({**summary, "files": [str(p) for p in paths]}, as_json, quiet, f"{format_summary(summary)}\n{written}")
 
 

@@ -22,7 +22,8 @@ from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
 def demo(out, quick, samples_per_class, epochs, models, precisions, quiet, as_json) -> None:
     """Synthesize CropGlobe-like data, train CropNet variants with and without augmentation,
     export float32 and int8, benchmark on cross-country, cross-continent and cross-hemisphere
-    targets, and write the report (default about 20 minutes on 2 cores; --quick about 5)."""
+    targets, and write the report (default about 20 minutes on 2 cores; --quick about 5).
+    """
     from dataclasses import replace
 
     from cropedge.cli.bench_cmd import comma_list

@@ -48,7 +48,7 @@ def export_cmd(
     quiet: bool,
     **flags: bool,
 ) -> None:
-    """Export a trained RUN folder to TFLite bundles, one per precision.
+    r"""Export a trained RUN folder to TFLite bundles, one per precision.
 
     Each bundle (OUT/{model}-{precision}/: model.tflite + metadata.json) is checked
     against the Keras model on the run's validation split; one summary line each.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -99,7 +100,7 @@ def train(
     season_offset: float | str | None,
     quiet: bool,
 ) -> None:
-    """Train a model on source regions; keep the epoch with the best validation macro-F1.
+    r"""Train a model on source regions; keep the epoch with the best validation macro-F1.
 
     Validation is a stratified held-out part of the source data. A run folder that holds
     an unfinished run with the same settings is resumed from its last epoch. Examples:
@@ -185,7 +186,7 @@ def evaluate(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Score a run (or each seed of a multi-seed run, mean ± std) on target regions.
+    r"""Score a run (or each seed of a multi-seed run, mean ± std) on target regions.
 
     Per target: OA, macro-F1 over the classes present, weighted F1, per-class F1 and the
     confusion matrix. Examples:

@@ -1,10 +1,11 @@
 """The last step of every reader: no-data to NaN, dates onto the year grid, labels to class
-indices, gaps filled. Readers only find the arrays; the rules live here once."""
+indices, gaps filled. Readers only find the arrays; the rules live here once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 import numpy as np
 

@@ -13,8 +13,8 @@ the caller says how to read them (``layout`` and ``bands``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -263,7 +263,7 @@ def _named(
 
 def _layout_of(named: list[tuple[int, _Key]]) -> str | None:
     """Band-major when neighbouring columns share a band, time-major when they share a time step."""
-    for (_, a), (_, b) in zip(named, named[1:]):
+    for (_, a), (_, b) in zip(named, named[1:], strict=False):
         if a.band == b.band and a.value != b.value:
             return "band-major"
         if a.value == b.value and a.band != b.band:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import tokenize
 import zipfile
 import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -16,9 +16,9 @@ Empty cells and ``NA``/``nan``/``null`` are missing observations, filled like an
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -71,7 +71,7 @@ def read_csv(
             fh.seek(0)
             reader = csv.reader(fh, delimiter=max(_DELIMITERS, key=first.count))
             header = [h.strip() for h in next(reader)]
-            wanted = dict(zip(_ROLES, (label_col, id_col, region_col)))
+            wanted = dict(zip(_ROLES, (label_col, id_col, region_col), strict=False))
             roles = {role: find_column(header, wanted[role], role, str(path)) for role in _ROLES}
             others = [i for i in roles.values() if i is not None]
             if is_long_table(header, others):

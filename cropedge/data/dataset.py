@@ -83,14 +83,14 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.y)
 
-    def subset(self, idx: np.ndarray) -> "Dataset":
+    def subset(self, idx: np.ndarray) -> Dataset:
         """Samples at ``idx`` (indices or boolean mask); counts of filled/dropped are kept."""
         return replace(self, x=self.x[idx], y=self.y[idx], region=self.region[idx], ids=self.ids[idx])
 
     def regions(self) -> list[str]:
         return sorted(set(self.region.tolist()))
 
-    def select_regions(self, names: list[str] | tuple[str, ...]) -> "Dataset":
+    def select_regions(self, names: list[str] | tuple[str, ...]) -> Dataset:
         known = self.regions()
         missing = [r for r in names if r not in known]
         if missing:
@@ -101,11 +101,12 @@ class Dataset:
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.y[self.y >= 0], minlength=len(self.classes))
-        return {c: int(k) for c, k in zip(self.classes, counts)}
+        return {c: int(k) for c, k in zip(self.classes, counts, strict=False)}
 
-    def clean(self) -> "Dataset":
+    def clean(self) -> Dataset:
         """Fill gaps (NaN) by linear interpolation in time; a band with no valid value at all takes
-        its stand-in band (``grid.BAND_STANDINS``); drop samples still incomplete."""
+        its stand-in band (``grid.BAND_STANDINS``); drop samples still incomplete.
+        """
         x, n_filled = fill_gaps(self.x)
         x, n_copied, notes = fill_missing_bands(x, self.bands)
         empty = ~np.isfinite(x).all(axis=(1, 2))
@@ -135,7 +136,8 @@ class Dataset:
 
 def _savez_fixed_dates(path: Path, **arrays: np.ndarray) -> None:
     """``np.savez_compressed`` with a fixed date on every zip entry, so the same arrays
-    give the same bytes (numpy stamps entries with the current time)."""
+    give the same bytes (numpy stamps entries with the current time).
+    """
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, arr in arrays.items():
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))

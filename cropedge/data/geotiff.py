@@ -64,7 +64,7 @@ class GeoTiffStack:
         keep: Sequence[str],
         bands: Sequence[str] | None = None,
         dates: Sequence[str] | None = None,
-    ):
+    ) -> None:
         try:
             import rasterio
         except ModuleNotFoundError:
@@ -102,7 +102,7 @@ class GeoTiffStack:
             )
         return names
 
-    def __enter__(self) -> "GeoTiffStack":
+    def __enter__(self) -> GeoTiffStack:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -115,7 +115,8 @@ class GeoTiffStack:
         """Windows (rasterio ``Window``) of at most ``max_pixels`` pixels (one row at least)
         covering the raster in the file's block order, so that every compressed block is
         decoded once: row strips of whole block rows for a striped file, parts of one
-        tile at a time for a tiled one."""
+        tile at a time for a tiled one.
+        """
         from rasterio.windows import Window
 
         block_rows, block_cols = self._src.block_shapes[0]
@@ -134,7 +135,8 @@ class GeoTiffStack:
     def read(self, window) -> tuple[np.ndarray, np.ndarray, int]:
         """Pixels of ``window`` (row-major) as year-grid series [N, bands, 73] with gaps
         filled, a [N] mask of pixels with data everywhere (the rest hold NaN), and how
-        many values were filled."""
+        many values were filled.
+        """
         raw = self._src.read(self._indexes, window=window, out_dtype=np.float32)
         n = raw.shape[1] * raw.shape[2]
         obs = mask_nodata(raw.reshape(len(self.bands), -1, n).transpose(2, 0, 1), self._nodata)

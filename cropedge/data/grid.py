@@ -53,7 +53,7 @@ class Window:
         return {**asdict(self), "length": self.length}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Window":
+    def from_dict(cls, d: dict) -> Window:
         """A window read back from run.json or bundle metadata, checked (a step of 0 would divide by zero)."""
         window = cls(int(d["start_doy"]), int(d["end_doy"]), int(d.get("step", STEP_DAYS)))
         if window.step < 1 or not 1 <= window.start_doy <= window.end_doy <= 365:
@@ -102,7 +102,8 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _neighbours(ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For [rows, T] validity: previous and next valid step of every step (at an edge both are the
-    nearest valid one) and the linear weight of the next one."""
+    nearest valid one) and the linear weight of the next one.
+    """
     steps = ok.shape[1]
     t = np.arange(steps)
     prev = np.maximum.accumulate(np.where(ok, t, -1), axis=1)
@@ -165,7 +166,8 @@ def season_mask(dates: np.ndarray, year: int | None = None) -> np.ndarray:
 
 def evenly_spaced_doy(steps: int) -> np.ndarray:
     """Day-of-year of ``steps`` numbered dates spread evenly over the year; 73 gives exactly the
-    5-day grid, so numbered steps mean the year grid when there are 73 of them."""
+    5-day grid, so numbered steps mean the year grid when there are 73 of them.
+    """
     return (1 + np.arange(steps) * 365.0 / steps).astype(np.float64)
 
 
@@ -219,7 +221,8 @@ def _mean_over(x: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
 
 def _interpolate(x: np.ndarray, days: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Linear interpolation of [..., T] at sorted ``days`` onto ``grid``; NaN where a neighbour is
-    NaN or the grid step lies more than half a step outside ``days`` (closer, the edge value)."""
+    NaN or the grid step lies more than half a step outside ``days`` (closer, the edge value).
+    """
     right = np.searchsorted(days, grid, side="left")
     hi = np.minimum(right, days.size - 1)
     exact = days[hi] == grid

@@ -1,5 +1,6 @@
 """What a dataset holds, for ``cropedge data info`` and ``data import``: counts, bands,
-time grid, classes, regions and what reading did (values filled, samples left out)."""
+time grid, classes, regions and what reading did (values filled, samples left out).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def summarize(ds: Dataset) -> dict[str, Any]:
         "step_days": step,
         "classes": ds.class_counts(),
         "unlabelled": int((~labelled).sum()),
-        "regions": {str(r): int(c) for r, c in zip(regions, counts)},
+        "regions": {str(r): int(c) for r, c in zip(regions, counts, strict=False)},
         "notes": list(ds.notes),
     }
 

@@ -13,7 +13,7 @@ class BandStats:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> "BandStats":
+    def fit(cls, x: np.ndarray) -> BandStats:
         """Statistics over samples and time for each band of [N, bands, T]."""
         mean = np.nanmean(x, axis=(0, 2), dtype=np.float64)
         std = np.nanstd(x, axis=(0, 2), dtype=np.float64)
@@ -29,5 +29,5 @@ class BandStats:
         return {"mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "BandStats":
+    def from_dict(cls, d: dict) -> BandStats:
         return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))

@@ -1,5 +1,6 @@
 """Turn year-grid reflectance into model input: the one preprocessing shared by
-evaluation, export self-checks and the device runtime (numpy only)."""
+evaluation, export self-checks and the device runtime (numpy only).
+"""
 
 from __future__ import annotations
 

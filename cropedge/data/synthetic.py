@@ -144,7 +144,7 @@ class Region:
     cloud_fraction: float = 0.06
     class_mix: tuple[float, ...] = (1.0,) * len(CROPGLOBE_CLASSES)
 
-    def scaled(self, strength: float) -> "Region":
+    def scaled(self, strength: float) -> Region:
         """This region with its deviations from FRA multiplied by ``strength``."""
         ref = REGIONS["FRA"]
 
@@ -305,7 +305,7 @@ def generate_region(
             continue
         weights = np.array([w for w, _ in CLASS_PROFILES[cls]])
         counts = rng.multinomial(n, weights / weights.sum())
-        for (_, profile), k in zip(CLASS_PROFILES[cls], counts):
+        for (_, profile), k in zip(CLASS_PROFILES[cls], counts, strict=False):
             if k:
                 xs.append(_profile_samples(profile, int(k), region, jitter, rng))
                 ys.append(np.full(int(k), label))

@@ -21,8 +21,9 @@ pyarrow is imported only when a Parquet file is read.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -148,7 +149,8 @@ def _read_long(
     table: _Table, time: int, ident: int | None, others: list[int], bands: str | Sequence[str] | None, year: int | None
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray, list[str]]:
     """Rows (sample, date) -> ([N, bands, D] on the distinct days of one season, D day-of-year,
-    bands, first row of each sample, notes). ``others``: label/id/region columns to read too."""
+    bands, first row of each sample, notes). ``others``: label/id/region columns to read too.
+    """
     if ident is None:
         raise CropEdgeError(f"{table.path}: long table without a sample id column (sample_id, id, ...); give --id-col")
     band_names, band_pos = find_band_columns(table.names, bands, str(table.path))
@@ -167,7 +169,8 @@ def _read_wide(
     table: _Table, others: list[int], bands: str | Sequence[str] | None, year: int | None, nodata: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
     """One row per sample -> ([N, bands, T], T day-of-year, bands, notes). Numbered steps run
-    from each row's ``start_date`` to its ``end_date`` when the table has both (WorldCereal)."""
+    from each row's ``start_date`` to its ``end_date`` when the table has both (WorldCereal).
+    """
     features = find_feature_columns(table.names, None, bands, year, exclude=others, what=str(table.path))
     span = [table.names.index(n) if n in table.names else None for n in ("start_date", "end_date")]
     table.load([*features.columns.ravel(), *others, *span])
@@ -201,7 +204,8 @@ def _span_to_year_grid(
 
 def _step_dates(start: np.datetime64, end: np.datetime64, steps: int) -> tuple[np.ndarray, str]:
     """Dates of ``steps`` steps from ``start`` to ``end``: calendar months when they fit
-    (WorldCereal's monthly composites, labelled by their first day), else evenly spaced days."""
+    (WorldCereal's monthly composites, labelled by their first day), else evenly spaced days.
+    """
     months = int((end.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(int))
     if months == steps - 1:
         return (start.astype("datetime64[M]") + np.arange(steps)).astype("datetime64[D]"), "monthly"
@@ -212,7 +216,7 @@ def _step_dates(start: np.datetime64, end: np.datetime64, steps: int) -> tuple[n
 def _legend_labels(
     codes: np.ndarray, legend: str | None, legend_file: str | Path | None, path: Path
 ) -> tuple[np.ndarray, None, np.ndarray, list[str]]:
-    """ewoc codes -> (class names, None: the names are the classes, samples kept, notes)."""
+    """Ewoc codes -> (class names, None: the names are the classes, samples kept, notes)."""
     mapping, legend = load_legend(legend_file or path.parent / LEGEND_FILE, legend or DEFAULT_LEGEND)
     names = np.array([mapping.get(label_text(c), "") for c in codes], dtype=object)
     keep = (names != "") & (names != IGNORE)

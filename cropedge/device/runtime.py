@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cropedge.device.bundle import Bundle, load_bundle
 from cropedge.data.grid import STEP_DAYS, YEAR_DOY, YEAR_STEPS, Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
+from cropedge.device.bundle import Bundle, load_bundle
 from cropedge.errors import CropEdgeError
 
 # (distribution, module) in order of preference; tf.lite comes after these
@@ -58,7 +58,7 @@ def _dist_version(dist: str) -> str:
 class _Runner:
     """One interpreter with tensors allocated for one batch size (allocation is the slow part)."""
 
-    def __init__(self, interpreter_cls: type, model_bytes: bytes, num_threads: int | None, batch: int, origin: str):
+    def __init__(self, interpreter_cls: type, model_bytes: bytes, num_threads: int | None, batch: int, origin: str) -> None:
         try:
             self.interpreter = interpreter_cls(model_content=model_bytes, num_threads=num_threads)
             inp = self.interpreter.get_input_details()[0]
@@ -88,7 +88,7 @@ class LiteModel:
         runtime_info: ``{runtime, version, delegate}`` of the interpreter in use.
     """
 
-    def __init__(self, bundle: str | Path | Bundle, num_threads: int | None = None):
+    def __init__(self, bundle: str | Path | Bundle, num_threads: int | None = None) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.meta = self.bundle.meta
         self.origin = str(self.bundle.path)
@@ -163,7 +163,8 @@ class LiteModel:
     def check_dates(self, doy: np.ndarray, season_offset_days: float | None = None) -> None:
         """Raise ``CropEdgeError`` if a day of the model window is more than ``MAX_UNOBSERVED_DAYS``
         from every observation day ``doy`` (after the season offset): gap filling would then
-        invent the season instead of interpolating it."""
+        invent the season instead of interpolating it.
+        """
         offset = self.season_offset_days if season_offset_days is None else season_offset_days
         seen = (np.asarray(doy, dtype=np.float64) - 1 - offset) % 365
         window = YEAR_DOY[self.window.start_idx : self.window.stop_idx] - 1
@@ -185,7 +186,8 @@ class LiteModel:
 
     def labels_of(self, dataset) -> np.ndarray:
         """The dataset's labels as model class ids, matched by class name (-1: unlabelled or
-        a class the model does not know)."""
+        a class the model does not know).
+        """
         lookup = np.array([self.classes.index(c) if c in self.classes else -1 for c in dataset.classes] + [-1])
         return lookup[np.where(dataset.y >= 0, dataset.y, -1)]
 

@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ import numpy as np
 
 from cropedge.atomic import check_writable
 from cropedge.device.bundle import Bundle, complete_metadata, write_bundle
-from cropedge.errors import CropEdgeError
 from cropedge.device.profile import DeviceProfile, load_profile
+from cropedge.errors import CropEdgeError
 
 # options a precision may accept, and the CLI flag that sets each (for messages)
 OPTION_FLAGS = {"rep_samples": "--rep-samples", "qat_epochs": "--qat-epochs", "c_array": "--c-array"}
@@ -55,7 +55,7 @@ class Precision:
     description: str
     quantization: str
     io_dtype: str
-    convert: Callable[["_Context"], bytes]
+    convert: Callable[[_Context], bytes]
     options: tuple[str, ...]
     targets: tuple[str, ...]
 
@@ -67,31 +67,31 @@ class Precision:
 # --- converters: one small function per precision -----------------------------------
 
 
-def _float32(ctx: "_Context") -> bytes:
+def _float32(ctx: _Context) -> bytes:
     from cropedge.export.quantize import convert_float32
 
     return convert_float32(ctx.model)
 
 
-def _float16(ctx: "_Context") -> bytes:
+def _float16(ctx: _Context) -> bytes:
     from cropedge.export.quantize import convert_float16
 
     return convert_float16(ctx.model)
 
 
-def _dynamic(ctx: "_Context") -> bytes:
+def _dynamic(ctx: _Context) -> bytes:
     from cropedge.export.quantize import convert_dynamic
 
     return convert_dynamic(ctx.model)
 
 
-def _int8(ctx: "_Context") -> bytes:
+def _int8(ctx: _Context) -> bytes:
     from cropedge.export.quantize import convert_int8
 
     return convert_int8(ctx.model, ctx.rep_x)
 
 
-def _int8_qat(ctx: "_Context") -> bytes:
+def _int8_qat(ctx: _Context) -> bytes:
     from cropedge.export.quantize import convert_int8, qat_finetune
 
     ctx.echo(f"{ctx.model_name}-int8-qat: quantization-aware fine-tuning, {ctx.qat_epochs} epoch(s)")
@@ -223,7 +223,8 @@ def _val_macro_f1(path: Path) -> float:
 
 def by_season_offset(run: Any, dataset: Any, fn: Callable[[np.ndarray, float], np.ndarray]) -> np.ndarray:
     """``fn(x_year, days)`` on each group of samples the run moved by the same season offset
-    in training (source regions may differ), stitched back in sample order."""
+    in training (source regions may differ), stitched back in sample order.
+    """
     offsets = run.source_offsets(dataset)
     parts = {days: fn(dataset.x[offsets == days], float(days)) for days in np.unique(offsets)}
     first = next(iter(parts.values()))
@@ -247,7 +248,7 @@ class _Context:
         echo: Callable[[str], None],
         warn: Callable[[str], None],
         quiet: bool,
-    ):
+    ) -> None:
         self.run, self.run_dir, self.settings, self.quiet = run, run_dir, settings, quiet
         self.echo, self._warn = echo, warn
         self.model_name: str = run.meta["model"]
@@ -453,7 +454,7 @@ def _metadata(ctx: _Context, p: Precision, name: str, flatbuffer: bytes) -> dict
         "macs": meta.get("macs"),
         "source_run": {"path": str(ctx.run_dir.resolve()), "validation": meta.get("validation")},
         "versions": package_versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -486,8 +487,8 @@ def self_check(
     """
     from tqdm import tqdm
 
-    from cropedge.metrics import classification_report
     from cropedge.device.runtime import LiteModel
+    from cropedge.metrics import classification_report
 
     lite = LiteModel(bundle)
     bar = tqdm(total=len(val), desc=f"{bundle.meta['name']} self-check", unit="px", leave=False, disable=not progress)
@@ -515,8 +516,8 @@ def self_check(
 
 def _mcu_check(ctx: _Context, bundle: Bundle, profile: DeviceProfile) -> dict:
     """TFLite Micro on the host: outputs against LiteRT's, arena and flash against the budgets."""
-    from cropedge.export.mcu import check_micro, micro_available
     from cropedge.device.runtime import LiteModel
+    from cropedge.export.mcu import check_micro, micro_available
 
     ok, why = micro_available()
     if not ok:
@@ -578,7 +579,7 @@ def _size(n: int) -> str:
 
 
 def summary_line(result: dict) -> str:
-    """``cropnet-int8  int8  0.27 MB  agree 99.2%  OA 0.912 (keras 0.915)  macro-F1 ...``"""
+    """``cropnet-int8  int8  0.27 MB  agree 99.2%  OA 0.912 (keras 0.915)  macro-F1 ...``."""
     c = result["self_check"]
     line = (
         f"{result['name']:<20} {result['precision']:<8} {_size(result['bytes']):>9}  agree {c['agreement']:.1%}  "

@@ -20,8 +20,9 @@ year, so the season appears ``s`` days *earlier* inside the window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy.interpolate import CubicSpline
@@ -71,7 +72,7 @@ class AugmentConfig:
             raise CropEdgeError(f"augment warp_knots={self.warp_knots}: a warp curve needs at least 2 knots")
 
     @classmethod
-    def off(cls) -> "AugmentConfig":
+    def off(cls) -> AugmentConfig:
         """No augmentation: ``augment_batch`` then only cuts the window."""
         return cls(time_shift=False, time_scale=False, magnitude_warp=False, band_scale=False)
 
@@ -86,7 +87,7 @@ class AugmentConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AugmentConfig":
+    def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:
         """Build from a (possibly partial) dict; missing keys keep their defaults."""
         known = {f.name: f.type for f in fields(cls)}
         unknown = sorted(set(d) - set(known))
@@ -152,7 +153,8 @@ def time_shift_batch(x_year: tf.Tensor, shift_days: tf.Tensor, window: Window) -
 
 def warp_matrix(knots: int, length: int) -> np.ndarray:
     """[length, knots] matrix M with ``curve = M @ knot_values``: a natural cubic spline
-    through ``knots`` evenly spaced knots, evaluated at every step of the window."""
+    through ``knots`` evenly spaced knots, evaluated at every step of the window.
+    """
     xk = np.linspace(0.0, length - 1.0, knots)
     # the spline is linear in the knot values: splining the identity gives one column per knot
     basis = CubicSpline(xk, np.eye(knots), bc_type="natural")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 from cropedge.backend import keras, tf
 from cropedge.errors import CropEdgeError

@@ -15,8 +15,8 @@ F1, per-class F1 and the confusion matrix (``cropedge.metrics.classification_rep
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -127,7 +127,7 @@ def _reference_crops(dataset: Dataset) -> tuple[str, ...] | None:
 
 def _counts(pred: np.ndarray, classes: Sequence[str]) -> dict[str, int]:
     counts = np.bincount(pred, minlength=len(classes))
-    return {c: int(k) for c, k in zip(classes, counts) if k}
+    return {c: int(k) for c, k in zip(classes, counts, strict=False) if k}
 
 
 def evaluate_targets(

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -151,7 +152,8 @@ class Run:
 
     def source_offsets(self, dataset: Dataset) -> np.ndarray:
         """Per-sample season offset (days) the run applied to its source regions; the run's
-        common offset for samples of other regions."""
+        common offset for samples of other regions.
+        """
         per_region = self.meta.get("source_season_offsets") or {}
         out = np.full(len(dataset), self.season_offset_days, dtype=np.float64)
         for region, days in per_region.items():

@@ -22,27 +22,28 @@ import io
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from cropedge.data.align import AUTO, estimate_offset, ndvi_curve, shift_samples
 from cropedge.atomic import atomic_path, write_json, write_text
-from cropedge.training.augment import AugmentConfig, augment_dataset
 from cropedge.backend import keras, tf
 from cropedge.data import load_regions
+from cropedge.data.align import AUTO, estimate_offset, ndvi_curve, shift_samples
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
-from cropedge.training.evaluate import map_target_labels
-from cropedge.training.distribute import describe, is_chief, precision_policy, select_strategy
 from cropedge.metrics import classification_report
 from cropedge.models import count_macs, count_params, get_model, model_spec
+from cropedge.training.augment import AugmentConfig, augment_dataset
+from cropedge.training.distribute import describe, is_chief, precision_policy, select_strategy
+from cropedge.training.evaluate import map_target_labels
 from cropedge.training.recipe import TrainConfig  # noqa: F401 - defined there so that parsing a recipe needs no TensorFlow
 from cropedge.training.run import (
     BACKUP_DIR,
@@ -310,7 +311,7 @@ def _run_meta(
         "n_val": int(len(parts.val_idx)),
         "source_ndvi_curve": curve,
         "train_seconds": round(seconds, 1),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **fitted.extra,
         "status": "finished",
     }
@@ -406,7 +407,7 @@ def _backup(out: Path) -> keras.callbacks.Callback:
 
 
 def _train_dataset(config: TrainConfig, parts: _Parts) -> tf.data.Dataset:
-    """shuffle (seeded) -> batch -> augment (cuts the window) -> normalise + channel -> prefetch."""
+    """Shuffle (seeded) -> batch -> augment (cuts the window) -> normalise + channel -> prefetch."""
     x, y = parts.x[parts.train_idx], parts.y[parts.train_idx]
     mean = tf.constant(np.asarray(parts.stats.mean, np.float32)[None, :, None])
     std = tf.constant(np.asarray(parts.stats.std, np.float32)[None, :, None])
@@ -424,7 +425,8 @@ def _train_dataset(config: TrainConfig, parts: _Parts) -> tf.data.Dataset:
 def run_train_dataset(run: Any) -> tf.data.Dataset:
     """A finished run's own training pipeline rebuilt from its folder (same split, season
     offsets, statistics, augmentation, batch size and seed), to fine-tune the trained model
-    further: quantization-aware training in ``cropedge.export.exporter``."""
+    further: quantization-aware training in ``cropedge.export.exporter``.
+    """
     config = TrainConfig.from_dict(run.config)
     source = run.source_data()
     x = shift_samples(source.x, run.source_offsets(source))

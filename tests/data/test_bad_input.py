@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -103,7 +103,7 @@ CASES = {
 
 
 def _options(args: list[str]) -> dict:
-    return {a.lstrip("-").replace("-", "_"): v for a, v in zip(args[::2], args[1::2])}
+    return {a.lstrip("-").replace("-", "_"): v for a, v in zip(args[::2], args[1::2], strict=False)}
 
 
 @pytest.mark.parametrize("case", CASES)

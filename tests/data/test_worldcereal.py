@@ -45,7 +45,7 @@ def test_long_table_keeps_one_year(france, worldcereal_dir):
     """Day 11 of the grid holds 11 January 2023 as observed, not a mean with 11 January 2024."""
     raw = pq.read_table(worldcereal_dir / FRANCE, columns=["sample_id", "timestamp", "S2-L2A-B02"]).to_pydict()
     day = {}
-    for sid, ts, b2 in zip(raw["sample_id"], raw["timestamp"], raw["S2-L2A-B02"]):
+    for sid, ts, b2 in zip(raw["sample_id"], raw["timestamp"], raw["S2-L2A-B02"], strict=False):
         if (ts.month, ts.day) == (1, 11) and b2 != 65535:
             day.setdefault(sid, {})[ts.year] = b2
     both = [s for s, v in day.items() if {2023, 2024} <= set(v) and v[2023] != v[2024] and s in set(france.ids)]
@@ -67,7 +67,7 @@ def test_wide_table_uganda_monthly(worldcereal_dir):
 
 def test_group_tiles_south_north(worldcereal_dir):
     ds = load_dataset(worldcereal_dir / FRANCE, groups={"south": ["30TYP", "30TYT"], "north": ["30UYU", "30UYV"]})
-    counts = dict(zip(*np.unique(ds.region, return_counts=True)))
+    counts = dict(zip(*np.unique(ds.region, return_counts=True), strict=False))
     assert counts == {"north": 176, "south": 141}
 
 

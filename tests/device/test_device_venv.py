@@ -7,7 +7,6 @@ import csv
 import json
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from click.testing import CliRunner
 from affine import Affine
+from click.testing import CliRunner
 
 from cropedge.cli import cli
 from cropedge.data.geotiff import GeoTiffStack

@@ -19,7 +19,7 @@ from cropedge.device.runtime import LiteModel
 from .conftest import target
 
 
-def run_predict(*args) -> "click.testing.Result":
+def run_predict(*args) -> click.testing.Result:
     return CliRunner().invoke(cli, ["predict", *map(str, args)])
 
 

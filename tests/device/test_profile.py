@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from cropedge.device.profile import PROFILE_DIR, DeviceProfile, load_profile
 from cropedge.errors import CropEdgeError
 from cropedge.export.exporter import PRECISION_NAMES
-from cropedge.device.profile import PROFILE_DIR, DeviceProfile, load_profile
 
 
 @pytest.mark.parametrize("name", ["pi4", "pi5", "mcu", "x86"])

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from cropedge.device.bundle import load_bundle
 from cropedge.data.grid import S2_BANDS, Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
-from cropedge.errors import CropEdgeError
+from cropedge.device.bundle import load_bundle
 from cropedge.device.runtime import LiteModel, resolve_interpreter
+from cropedge.errors import CropEdgeError
 
 from .conftest import reflectance, target
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cropedge.export.c_array import c_array_files
 from cropedge.errors import CropEdgeError
+from cropedge.export.c_array import c_array_files
 
 CXX = shutil.which("g++") or shutil.which("c++")
 

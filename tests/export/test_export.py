@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cropedge.device.bundle import REQUIRED_KEYS, load_bundle, sha256
 from cropedge.cli import cli
 from cropedge.data.synthetic import synthesize
+from cropedge.device.bundle import REQUIRED_KEYS, load_bundle, sha256
+from cropedge.device.runtime import LiteModel
 from cropedge.errors import CropEdgeError
 from cropedge.export.exporter import PRECISIONS, export_run, precision_table_markdown
 from cropedge.export.mcu import micro_available
 from cropedge.training.run import Run
-from cropedge.device.runtime import LiteModel
 from cropedge.training.train import TrainConfig, relabel, train_run
 
 REPO = Path(__file__).resolve().parents[2]

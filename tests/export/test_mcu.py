@@ -8,8 +8,8 @@ from ai_edge_litert.interpreter import Interpreter
 
 from cropedge.errors import CropEdgeError
 from cropedge.export.mcu import check_micro, micro_available
-from cropedge.models import get_model
 from cropedge.export.quantize import convert_float32, convert_int8
+from cropedge.models import get_model
 
 pytestmark = pytest.mark.skipif(not micro_available()[0], reason=micro_available()[1])
 SHAPE = (10, 43, 1)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from cropedge.export import quantize
 from cropedge.backend import keras, tf
 from cropedge.errors import CropEdgeError
+from cropedge.export import quantize
 from cropedge.models import get_model
 
 SHAPE = (10, 43, 1)

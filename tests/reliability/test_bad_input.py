@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -168,8 +168,8 @@ BAND_MAJOR = [f"{b}_t{t}" for b in S2_BANDS for t in range(YEAR_STEPS)]
 
 def _train(ctx: Ctx, data: Path, *extra: object, out: Path | None = None) -> tuple[list, list]:
     out = out or ctx.tmp / "newrun"
-    base = dict(zip(TRAIN_ARGS[::2], TRAIN_ARGS[1::2]))
-    for flag, value in zip(extra[::2], extra[1::2]):
+    base = dict(zip(TRAIN_ARGS[::2], TRAIN_ARGS[1::2], strict=False))
+    for flag, value in zip(extra[::2], extra[1::2], strict=False):
         base[flag] = value
     return ["train", "--data", data, *[x for kv in base.items() for x in kv], "--out", out], [out]
 
@@ -373,9 +373,9 @@ def test_console_script_prints_one_line(tmp_path: Path, request: pytest.FixtureR
 
 def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Only CropEdgeError is a user error: anything else propagates with its traceback."""
-    import cropedge.data
     from click.testing import CliRunner
 
+    import cropedge.data
     from cropedge.cli import cli
 
     def broken(*args: object, **kwargs: object) -> None:

@@ -171,8 +171,9 @@ def parquet_bytes(draw: st.DrawFn) -> bytes:
 
     n = draw(st.integers(0, 4))
     columns: dict[str, pa.Array] = {}
-    numbers = lambda: pa.array(draw(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
-                                                        st.integers(0, 65535)), min_size=n, max_size=n)))  # noqa: E731
+    def numbers():
+        return pa.array(draw(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
+                                                            st.integers(0, 65535)), min_size=n, max_size=n)))  # noqa: E731
     if draw(st.booleans()):  # long: sample_id, timestamp, band columns
         columns["sample_id"] = pa.array(draw(st.lists(st.sampled_from(["a", "b", "", None]), min_size=n, max_size=n)))
         stamps = draw(st.lists(st.one_of(st.dates(), st.none()), min_size=n, max_size=n))

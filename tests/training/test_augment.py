@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cropedge.backend import tf
+from cropedge.data.grid import YEAR_STEPS, Window
+from cropedge.errors import CropEdgeError
 from cropedge.training.augment import (
     AugmentConfig,
     augment_batch,
@@ -15,9 +18,6 @@ from cropedge.training.augment import (
     time_shift_batch,
     warp_matrix,
 )
-from cropedge.backend import tf
-from cropedge.data.grid import YEAR_STEPS, Window
-from cropedge.errors import CropEdgeError
 
 W = Window()
 

@@ -14,8 +14,8 @@ import pytest
 
 from cropedge.backend import tf
 from cropedge.data.synthetic import synthesize
-from cropedge.training.distribute import describe, is_chief, precision_policy_name, select_strategy
 from cropedge.errors import CropEdgeError
+from cropedge.training.distribute import describe, is_chief, precision_policy_name, select_strategy
 from cropedge.training.run import Run
 from cropedge.training.train import TrainConfig, train_run
 
