@@ -1,5 +1,7 @@
-"""Atomic output: write to a temporary sibling, then rename, so a killed process
-never leaves a half-written file (or bundle folder) where a finished one is expected.
+"""Atomic output: write to a temporary sibling, then rename.
+
+That way a killed process never leaves a half-written file (or bundle folder) where
+a finished one is expected.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ def _cannot_write(path: Path, exc: OSError) -> CropEdgeError:
 
 
 def check_writable(folder: str | os.PathLike) -> None:
-    """Raise ``CropEdgeError`` unless files can be made in ``folder`` (or, while it does not
-    exist yet, in its nearest existing parent). Creates nothing: for a long job to fail
-    before its work, not after it.
+    """Raise ``CropEdgeError`` unless files can be made in ``folder``.
+
+    While ``folder`` does not exist yet, its nearest existing parent is checked instead.
+    Creates nothing: for a long job to fail before its work, not after it.
     """
     folder = Path(folder)
     existing = next(p for p in (folder, *folder.parents) if p.exists())
@@ -87,16 +90,19 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
     with atomic_open(path, "wb") as fh:
         fh.write(data)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, as UTF-8."""
     with atomic_open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` to ``path`` atomically as indented JSON (numpy values and paths allowed)."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 

@@ -46,7 +46,8 @@ def test_quick_run_writes_measured_ratios(tmp_path):
     int8 = report["sections"]["int8"]
     # the size ratio divides the two flatbuffers the section exported, byte for byte
     size = next(r for r in int8["ratios"] if r["name"] == "int8 / float32 file size")
-    assert size["numerator"]["value"] == int8["bytes"]["int8"] and size["denominator"]["value"] == int8["bytes"]["float32"]
+    assert size["numerator"]["value"] == int8["bytes"]["int8"]
+    assert size["denominator"]["value"] == int8["bytes"]["float32"]
     lat = next(r for r in int8["ratios"] if r["name"].startswith("int8 / float32 latency"))
     assert lat["numerator"]["value"] == int8["latency"]["int8 (cropedge bundle)"]["median_ms"]
     assert int8["int8_plain_agreement"] > 0.5  # both int8 conversions of one model mostly agree
@@ -66,7 +67,9 @@ def test_a_failing_section_is_recorded_and_others_still_run(tmp_path):
 
     failed = run_section(Section("broken", "raises", broken), ctx)
     skipped = run_section(Section("skip", "skips", unavailable), ctx)
-    fine = run_section(Section("fine", "works", lambda c: {"ratios": [ratio("a / b", 1.0, 4.0, ("a", "b"), ("<=", 0.25))]}), ctx)
+    fine = run_section(
+        Section("fine", "works", lambda c: {"ratios": [ratio("a / b", 1.0, 4.0, ("a", "b"), ("<=", 0.25))]}), ctx
+    )
     assert failed["status"] == "failed" and "ValueError: no such file" in failed["reason"] and failed["traceback"]
     assert skipped == {**skipped, "status": "skipped", "reason": "torch is not installed"}
     assert fine["status"] == "ok" and fine["ratios"][0]["met"] is True

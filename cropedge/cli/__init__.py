@@ -9,6 +9,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -17,7 +18,7 @@ from cropedge.errors import CropEdgeError
 
 
 class _Group(click.Group):
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CropEdgeError as exc:
@@ -54,6 +55,7 @@ _register()
 
 
 def main() -> None:
+    """Run the ``cropedge`` command line (the console-script entry point)."""
     cli(prog_name="cropedge")
 
 

@@ -21,9 +21,15 @@ class IntList(click.ParamType):
     name = "N,N,..."
 
     def __init__(self, allow_all: bool = False) -> None:
+        """Make the parameter type.
+
+        Args:
+            allow_all: Accept the word ``all`` (as 0) besides integers >= 1.
+        """
         self.allow_all = allow_all
 
     def convert(self, value: Any, param: Any, ctx: Any) -> tuple[int, ...]:
+        """Parse ``value`` into a tuple of integers; anything else is a usage error."""
         if isinstance(value, tuple):
             return value
         words = [v.strip() for v in str(value).split(",") if v.strip()]
@@ -64,13 +70,32 @@ def comma_list(text: str | None) -> tuple[str, ...] | None:
               help="Interpreter thread counts timed ('all' = every available core).")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed calls first.")
 @click.option("--runs", type=POSITIVE_INT, default=20, show_default=True, help="Timed calls (at most).")
-@click.option("--min-oa", type=click.FloatRange(0, 1), help=f"Exit {BELOW_FLOOR_EXIT} when an ok row's OA is below this.")
+@click.option("--min-oa", type=click.FloatRange(0, 1),
+              help=f"Exit {BELOW_FLOOR_EXIT} when an ok row's OA is below this.")
 @click.option("--shard", help="K/N: run only the K-th of N shares of the jobs (merge with 'cropedge report').")
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again instead of keeping their rows.")
 @quiet_option
 @json_option
-def bench(recipes, data, grid, models, precisions, seeds, epochs, augment, export_profile, batches, threads,
-          warmup, runs, min_oa, shard, retry_failed, quiet, as_json) -> None:
+def bench(
+    recipes: tuple[Path, ...],
+    data: Path | None,
+    grid: Path,
+    models: str | None,
+    precisions: str,
+    seeds: int | None,
+    epochs: int | None,
+    augment: str,
+    export_profile: str | None,
+    batches: tuple[int, ...],
+    threads: tuple[int, ...],
+    warmup: int,
+    runs: int,
+    min_oa: float | None,
+    shard: str | None,
+    retry_failed: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
     """Train, export, time and score every model x precision x seed on every target of the recipes.
 
     One row per (setting, target, model, precision, seed, augment, aligned) in GRID/results.csv
@@ -111,7 +136,7 @@ def bench(recipes, data, grid, models, precisions, seeds, epochs, augment, expor
 @click.option("--profile", help="Device profile with the latency budget (export/*.toml or a name) [pi4].")
 @quiet_option
 @json_option
-def report(grids, out, profile, quiet, as_json) -> None:
+def report(grids: tuple[Path, ...], out: Path | None, profile: str | None, quiet: bool, as_json: bool) -> None:
     """Build report.html (self-contained), report.md and PNG figures from one or more grid folders.
 
     Pass every shard's folder to merge them. The report says what to ship per transfer

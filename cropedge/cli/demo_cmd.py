@@ -19,8 +19,19 @@ from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
 @click.option("--precisions", help="Comma-separated export precisions [float32,int8].")
 @quiet_option
 @json_option
-def demo(out, quick, samples_per_class, epochs, models, precisions, quiet, as_json) -> None:
-    """Synthesize CropGlobe-like data, train CropNet variants with and without augmentation,
+def demo(
+    out: Path,
+    quick: bool,
+    samples_per_class: int | None,
+    epochs: int | None,
+    models: str | None,
+    precisions: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Run the whole job on synthetic data, from nothing to a report.
+
+    Synthesize CropGlobe-like data, train CropNet variants with and without augmentation,
     export float32 and int8, benchmark on cross-country, cross-continent and cross-hemisphere
     targets, and write the report (default about 20 minutes on 2 cores; --quick about 5).
     """

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -10,7 +12,7 @@ from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
 from cropedge.export.exporter import PRECISIONS
 
 
-def _precision_flags(func):
+def _precision_flags(func: Callable[..., Any]) -> Callable[..., Any]:
     # one flag per row of the precision table, so the table and the CLI cannot drift apart
     for p in reversed(PRECISIONS):
         func = click.option(p.flag, _param(p.name), is_flag=True, help=p.description)(func)

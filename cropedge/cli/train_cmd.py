@@ -21,6 +21,7 @@ class SeedList(click.ParamType):
     name = "SEEDS"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> list[int]:
+        """Parse ``value`` into a list of distinct integers; anything else is a usage error."""
         if isinstance(value, list):
             return value
         try:
@@ -38,6 +39,7 @@ class SeasonOffset(click.ParamType):
     name = "DAYS|auto"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        """Parse ``value`` into days or ``"auto"`` (see ``parse_offset``); anything else is a usage error."""
         from cropedge.data.align import parse_offset
         from cropedge.errors import CropEdgeError
 
@@ -52,6 +54,7 @@ recipe_option = click.option(
 )
 
 def season_option(help_text: str) -> Callable[[Callable], Callable]:
+    """Return the ``--season-offset`` option with the verb's own ``help_text``."""
     return click.option("--season-offset", type=SeasonOffset(), help=help_text)
 
 
@@ -171,8 +174,13 @@ def train(
     default=None,
     help="Predictions outside a target's crop set become 'other' (the reference protocol) [off].",
 )
-@season_option("Move each target's year by DAYS (southern hemisphere ~182), or 'auto': align its mean NDVI curve with the source's.")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result JSON here.")
+@season_option(
+    "Move each target's year by DAYS (southern hemisphere ~182), or 'auto': "
+    "align its mean NDVI curve with the source's."
+)
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result JSON here."
+)
 @json_option
 @quiet_option
 def evaluate(
@@ -252,7 +260,11 @@ def _table(result: dict) -> str:
             lines.append(f"{'':<10} unseen class {cls!r}: {info['n']} samples left out of the scores")
         if first["map_unknown_to_other"]["enabled"]:
             crops = first["map_unknown_to_other"].get("crops")
-            lines.append(f"{'':<10} predictions outside {crops} mapped to 'other'" if crops else f"{'':<10} no crop set known: nothing mapped")
+            lines.append(
+                f"{'':<10} predictions outside {crops} mapped to 'other'"
+                if crops
+                else f"{'':<10} no crop set known: nothing mapped"
+            )
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
-"""Season alignment: how many days to move a target region's year so that its crop
-calendar lines up with the calendar the model was trained on.
+"""Season alignment: how many days to move a target region's year.
+
+The shift makes its crop calendar line up with the calendar the model was trained on.
 
 Two ways, both on the 5-day year grid and applied with ``grid.shift_season`` (through
 ``prepare_input(season_offset_days=...)``):
@@ -37,8 +38,9 @@ def ndvi_curve(x_year: np.ndarray, bands: tuple[str, ...] | list[str]) -> np.nda
 
 
 def estimate_offset(source_curve: np.ndarray, target_curve: np.ndarray) -> tuple[float, float]:
-    """The shift (days, a multiple of 5 in -180..+180) that best aligns ``target_curve`` with
-    ``source_curve``, and the Pearson correlation reached.
+    """Find the shift that best aligns ``target_curve`` with ``source_curve``.
+
+    Returns the shift (days, a multiple of 5 in -180..+180) and the Pearson correlation reached.
 
     The sign follows ``shift_season``: ``shift_season(target, days)`` moves the target year
     earlier by ``days`` so that it matches the source.

@@ -1,5 +1,7 @@
-"""The last step of every reader: no-data to NaN, dates onto the year grid, labels to class
-indices, gaps filled. Readers only find the arrays; the rules live here once.
+"""The last step of every reader: no-data, dates, labels and gaps made uniform.
+
+No-data to NaN, dates onto the year grid, labels to class indices, gaps filled.
+Readers only find the arrays; the rules live here once.
 """
 
 from __future__ import annotations
@@ -108,8 +110,10 @@ def pivot_long(
     row_year: np.ndarray | None = None,
     year: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Long-table rows -> series: ([N, bands, D] on the distinct days of one season, [D]
-    day-of-year, index of each sample's first row), samples in file order.
+    """Long-table rows -> series, samples in file order.
+
+    Returns ([N, bands, D] on the distinct days of one season, [D] day-of-year,
+    index of each sample's first row).
 
     Args:
         sample: [R] sample id of each row.

@@ -1,5 +1,6 @@
-"""``cropedge data import``: any supported file -> CropGlobe ``.npz``, one file per region,
-so every later stage reads one format.
+"""``cropedge data import``: any supported file -> CropGlobe ``.npz``, one file per region.
+
+So every later stage reads one format.
 """
 
 from __future__ import annotations

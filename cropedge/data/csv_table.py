@@ -57,7 +57,9 @@ def read_csv(
         path: The ``.csv`` (or ``.tsv``) file; the delimiter is found from the header.
         layout: ``band-major`` or ``time-major``: forces the layout (needed for bare numbered columns).
         bands: Bands to keep (named columns) or the bands of bare columns in order.
-        label_col, id_col, region_col: Column name or position; found by usual names when left out.
+        label_col: Label column name or position; found by usual names when left out.
+        id_col: Sample-id column name or position; found by usual names when left out.
+        region_col: Region column name or position; found by usual names when left out.
         classes: Names of numeric labels 0..K-1 (default: the distinct labels are the classes).
         nodata: Extra values that mean "no observation" (e.g. 0); 65535, NaN and inf always do.
         year: Calendar year to keep when the dates span more than one year.

@@ -50,6 +50,7 @@ class Dataset:
     observed_doy: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        """Coerce the fields to their dtypes and check that their shapes agree."""
         self.x = np.asarray(self.x, dtype=np.float32)
         self.y = np.asarray(self.y, dtype=np.int64)
         self.classes = tuple(str(c) for c in self.classes)
@@ -81,6 +82,7 @@ class Dataset:
                 raise CropEdgeError(f"{self.source or 'data'}: {n} samples but {values.size} {name} entries")
 
     def __len__(self) -> int:
+        """Return the number of samples."""
         return len(self.y)
 
     def subset(self, idx: np.ndarray) -> Dataset:
@@ -88,9 +90,11 @@ class Dataset:
         return replace(self, x=self.x[idx], y=self.y[idx], region=self.region[idx], ids=self.ids[idx])
 
     def regions(self) -> list[str]:
+        """Return the distinct region names, sorted."""
         return sorted(set(self.region.tolist()))
 
     def select_regions(self, names: list[str] | tuple[str, ...]) -> Dataset:
+        """Return the samples of regions ``names``; a region not in the data is an error."""
         known = self.regions()
         missing = [r for r in names if r not in known]
         if missing:
@@ -100,12 +104,15 @@ class Dataset:
         return self.subset(np.isin(self.region, list(names)))
 
     def class_counts(self) -> dict[str, int]:
+        """Return the number of labelled samples of each class (unlabelled ones not counted)."""
         counts = np.bincount(self.y[self.y >= 0], minlength=len(self.classes))
         return {c: int(k) for c, k in zip(self.classes, counts, strict=False)}
 
     def clean(self) -> Dataset:
-        """Fill gaps (NaN) by linear interpolation in time; a band with no valid value at all takes
-        its stand-in band (``grid.BAND_STANDINS``); drop samples still incomplete.
+        """Fill gaps and drop samples still incomplete.
+
+        Gaps (NaN) are filled by linear interpolation in time; a band with no valid value at
+        all takes its stand-in band (``grid.BAND_STANDINS``).
         """
         x, n_filled = fill_gaps(self.x)
         x, n_copied, notes = fill_missing_bands(x, self.bands)
@@ -135,8 +142,9 @@ class Dataset:
 
 
 def _savez_fixed_dates(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez_compressed`` with a fixed date on every zip entry, so the same arrays
-    give the same bytes (numpy stamps entries with the current time).
+    """``np.savez_compressed`` with a fixed date on every zip entry.
+
+    So the same arrays give the same bytes (numpy stamps entries with the current time).
     """
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, arr in arrays.items():

@@ -1,5 +1,6 @@
-"""GeoTIFF stacks: one raster band per (spectral band, date), read window by window onto
-the year grid, so a whole tile never has to fit in memory.
+"""GeoTIFF stacks: one raster band per (spectral band, date), read window by window.
+
+Windows are read onto the year grid, so a whole tile never has to fit in memory.
 
 Which band and date each raster band holds comes from the raster band descriptions,
 named like table columns (``B2_2023-04-01``, ``2023-04-01.B2``, ``20230401_B02``; see
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +23,9 @@ from cropedge.data.build import mask_nodata
 from cropedge.data.columns import band_name, find_feature_columns
 from cropedge.data.grid import fill_gaps, resample_to_year_grid
 from cropedge.errors import CropEdgeError
+
+if TYPE_CHECKING:  # annotations only: rasterio is imported when a stack is opened
+    from rasterio.windows import Window
 
 
 def names_from_args(bands: Sequence[str], dates: Sequence[str], count: int, origin: str) -> list[str]:
@@ -65,6 +70,7 @@ class GeoTiffStack:
         bands: Sequence[str] | None = None,
         dates: Sequence[str] | None = None,
     ) -> None:
+        """Open ``path`` and find the raster bands of ``keep`` (arguments as in the class docstring)."""
         try:
             import rasterio
         except ModuleNotFoundError:
@@ -103,19 +109,23 @@ class GeoTiffStack:
         return names
 
     def __enter__(self) -> GeoTiffStack:
+        """Return the stack itself."""
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
+        """Close the raster, whatever ended the block."""
         self.close()
 
     def close(self) -> None:
+        """Close the raster file."""
         self._src.close()
 
-    def windows(self, max_pixels: int) -> Iterator:
-        """Windows (rasterio ``Window``) of at most ``max_pixels`` pixels (one row at least)
-        covering the raster in the file's block order, so that every compressed block is
-        decoded once: row strips of whole block rows for a striped file, parts of one
-        tile at a time for a tiled one.
+    def windows(self, max_pixels: int) -> Iterator[Window]:
+        """Windows of at most ``max_pixels`` pixels (one row at least) covering the raster.
+
+        They come as rasterio ``Window`` objects in the file's block order, so that every
+        compressed block is decoded once: row strips of whole block rows for a striped file,
+        parts of one tile at a time for a tiled one.
         """
         from rasterio.windows import Window
 
@@ -132,10 +142,11 @@ class GeoTiffStack:
             for top in range(0, height, rows):
                 yield Window(block.col_off, block.row_off + top, width, min(rows, height - top))
 
-    def read(self, window) -> tuple[np.ndarray, np.ndarray, int]:
-        """Pixels of ``window`` (row-major) as year-grid series [N, bands, 73] with gaps
-        filled, a [N] mask of pixels with data everywhere (the rest hold NaN), and how
-        many values were filled.
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray, int]:
+        """Read the pixels of ``window`` (row-major) as year-grid series.
+
+        Returns the series [N, bands, 73] with gaps filled, a [N] mask of pixels with data
+        everywhere (the rest hold NaN), and how many values were filled.
         """
         raw = self._src.read(self._indexes, window=window, out_dtype=np.float32)
         n = raw.shape[1] * raw.shape[2]

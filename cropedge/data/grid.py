@@ -30,14 +30,17 @@ class Window:
 
     @property
     def start_idx(self) -> int:
+        """Index of the window's first step on the year grid."""
         return (self.start_doy - 1) // self.step
 
     @property
     def stop_idx(self) -> int:
+        """Index one past the window's last step on the year grid."""
         return (self.end_doy - 1) // self.step + 1
 
     @property
     def length(self) -> int:
+        """Number of time steps in the window."""
         return self.stop_idx - self.start_idx
 
     def cut(self, x: np.ndarray) -> np.ndarray:
@@ -50,6 +53,7 @@ class Window:
         return x[..., self.start_idx : self.stop_idx]
 
     def to_dict(self) -> dict:
+        """Return the fields and the length, for run.json and bundle metadata."""
         return {**asdict(self), "length": self.length}
 
     @classmethod
@@ -101,8 +105,10 @@ def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _neighbours(ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For [rows, T] validity: previous and next valid step of every step (at an edge both are the
-    nearest valid one) and the linear weight of the next one.
+    """For [rows, T] validity: the neighbouring valid steps of every step and their weight.
+
+    Returns the previous and next valid step of every step (at an edge both are the nearest
+    valid one) and the linear weight of the next one.
     """
     steps = ok.shape[1]
     t = np.arange(steps)
@@ -165,8 +171,10 @@ def season_mask(dates: np.ndarray, year: int | None = None) -> np.ndarray:
 
 
 def evenly_spaced_doy(steps: int) -> np.ndarray:
-    """Day-of-year of ``steps`` numbered dates spread evenly over the year; 73 gives exactly the
-    5-day grid, so numbered steps mean the year grid when there are 73 of them.
+    """Day-of-year of ``steps`` numbered dates spread evenly over the year.
+
+    73 gives exactly the 5-day grid, so numbered steps mean the year grid when there are
+    73 of them.
     """
     return (1 + np.arange(steps) * 365.0 / steps).astype(np.float64)
 
@@ -220,8 +228,10 @@ def _mean_over(x: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 def _interpolate(x: np.ndarray, days: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Linear interpolation of [..., T] at sorted ``days`` onto ``grid``; NaN where a neighbour is
-    NaN or the grid step lies more than half a step outside ``days`` (closer, the edge value).
+    """Linear interpolation of [..., T] at sorted ``days`` onto ``grid``.
+
+    NaN where a neighbour is NaN or the grid step lies more than half a step outside
+    ``days`` (closer, the edge value).
     """
     right = np.searchsorted(days, grid, side="left")
     hi = np.minimum(right, days.size - 1)

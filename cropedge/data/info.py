@@ -1,5 +1,7 @@
-"""What a dataset holds, for ``cropedge data info`` and ``data import``: counts, bands,
-time grid, classes, regions and what reading did (values filled, samples left out).
+"""What a dataset holds, for ``cropedge data info`` and ``data import``.
+
+Counts, bands, time grid, classes, regions and what reading did (values filled,
+samples left out).
 """
 
 from __future__ import annotations

@@ -9,6 +9,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class BandStats:
+    """Mean and standard deviation of each band (``fit`` stores a near-zero std as 1).
+
+    Attributes:
+        mean: per-band mean, in band order.
+        std: per-band standard deviation, in band order.
+    """
+
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
@@ -21,13 +28,16 @@ class BandStats:
         return cls(tuple(float(v) for v in mean), tuple(float(v) for v in std))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
+        """Standardise [N, bands, T] band by band, as float32."""
         mean = np.asarray(self.mean, dtype=np.float32)[None, :, None]
         std = np.asarray(self.std, dtype=np.float32)[None, :, None]
         return ((np.asarray(x, dtype=np.float32) - mean) / std).astype(np.float32)
 
     def to_dict(self) -> dict:
+        """Return the statistics as JSON-ready lists."""
         return {"mean": list(self.mean), "std": list(self.std)}
 
     @classmethod
     def from_dict(cls, d: dict) -> BandStats:
+        """Read statistics back from ``to_dict`` output."""
         return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))

@@ -1,5 +1,7 @@
-"""Turn year-grid reflectance into model input: the one preprocessing shared by
-evaluation, export self-checks and the device runtime (numpy only).
+"""Turn year-grid reflectance into model input.
+
+The one preprocessing shared by evaluation, export self-checks and the device runtime
+(numpy only).
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ def read_parquet(
         legend_file: The class mappings (default: ``class_mappings.json`` beside the file).
         bands: Bands to keep, in order (default: the Sentinel-2 bands present).
         label_col: Use this column's values as labels instead of ``ewoc_code``.
-        id_col, region_col: Column name or position (default ``sample_id``, ``tile``).
+        id_col: Sample-id column name or position (default ``sample_id``).
+        region_col: Region column name or position (default ``tile``).
         classes: Names of numeric labels 0..K-1 of ``label_col``.
         nodata: Extra values that mean "no observation"; 65535, NaN and inf always do.
         year: Calendar year to keep when a series spans more than one year.
@@ -148,8 +149,10 @@ class _Table:
 def _read_long(
     table: _Table, time: int, ident: int | None, others: list[int], bands: str | Sequence[str] | None, year: int | None
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray, list[str]]:
-    """Rows (sample, date) -> ([N, bands, D] on the distinct days of one season, D day-of-year,
-    bands, first row of each sample, notes). ``others``: label/id/region columns to read too.
+    """Rows (sample, date) -> series of one season.
+
+    Returns ([N, bands, D] on the distinct days of one season, D day-of-year, bands,
+    first row of each sample, notes). ``others``: label/id/region columns to read too.
     """
     if ident is None:
         raise CropEdgeError(f"{table.path}: long table without a sample id column (sample_id, id, ...); give --id-col")
@@ -168,8 +171,10 @@ def _read_long(
 def _read_wide(
     table: _Table, others: list[int], bands: str | Sequence[str] | None, year: int | None, nodata: Sequence[float]
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
-    """One row per sample -> ([N, bands, T], T day-of-year, bands, notes). Numbered steps run
-    from each row's ``start_date`` to its ``end_date`` when the table has both (WorldCereal).
+    """One row per sample -> ([N, bands, T], T day-of-year, bands, notes).
+
+    Numbered steps run from each row's ``start_date`` to its ``end_date`` when the table
+    has both (WorldCereal).
     """
     features = find_feature_columns(table.names, None, bands, year, exclude=others, what=str(table.path))
     span = [table.names.index(n) if n in table.names else None for n in ("start_date", "end_date")]
@@ -203,8 +208,10 @@ def _span_to_year_grid(
 
 
 def _step_dates(start: np.datetime64, end: np.datetime64, steps: int) -> tuple[np.ndarray, str]:
-    """Dates of ``steps`` steps from ``start`` to ``end``: calendar months when they fit
-    (WorldCereal's monthly composites, labelled by their first day), else evenly spaced days.
+    """Dates of ``steps`` steps from ``start`` to ``end``, and which kind they are.
+
+    Calendar months when they fit (WorldCereal's monthly composites, labelled by their
+    first day), else evenly spaced days.
     """
     months = int((end.astype("datetime64[M]") - start.astype("datetime64[M]")).astype(int))
     if months == steps - 1:

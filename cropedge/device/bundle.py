@@ -1,6 +1,7 @@
-"""Bundle format: a folder with ``model.tflite`` and ``metadata.json``; the metadata is also
-embedded in the ``.tflite`` (a ``metadata.json`` zip entry appended after the flatbuffer,
-which TFLite ignores) so a lone file is self-describing.
+"""Bundle format: a folder with ``model.tflite`` and ``metadata.json``.
+
+The metadata is also embedded in the ``.tflite`` (a ``metadata.json`` zip entry appended
+after the flatbuffer, which TFLite ignores) so a lone file is self-describing.
 
 Only the standard library here: the device reads bundles with nothing but numpy and LiteRT.
 """
@@ -28,12 +29,21 @@ REQUIRED_KEYS = ("metadata_version", "model", "precision", "classes", "bands", "
 
 @dataclass
 class Bundle:
+    """A loaded, verified bundle.
+
+    Attributes:
+        path: the bundle folder or lone ``.tflite`` it was read from.
+        model_bytes: the flatbuffer alone, without the appended metadata.
+        meta: the parsed metadata.
+    """
+
     path: Path
     model_bytes: bytes  # the flatbuffer alone, without the appended metadata
     meta: dict
 
 
 def sha256(data: bytes) -> str:
+    """Return the hex SHA-256 digest of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -51,7 +61,9 @@ def complete_metadata(flatbuffer: bytes, meta: dict) -> dict:
     return {**meta, "metadata_version": METADATA_VERSION, "model_bytes": len(flatbuffer), "sha256": sha256(flatbuffer)}
 
 
-def write_bundle(folder: str | Path, flatbuffer: bytes, meta: dict, extra_files: dict[str, bytes] | None = None) -> Path:
+def write_bundle(
+    folder: str | Path, flatbuffer: bytes, meta: dict, extra_files: dict[str, bytes] | None = None
+) -> Path:
     """Write a bundle folder atomically: all files appear together, or none."""
     meta = complete_metadata(flatbuffer, meta)
     folder = Path(folder)
@@ -68,7 +80,9 @@ def parse_metadata(text: str | bytes, origin: str) -> dict:
     try:
         meta = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CropEdgeError(f"{origin}: metadata is not valid JSON ({exc.__class__.__name__}); re-export the bundle") from None
+        raise CropEdgeError(
+            f"{origin}: metadata is not valid JSON ({exc.__class__.__name__}); re-export the bundle"
+        ) from None
     if not isinstance(meta, dict):
         raise CropEdgeError(f"{origin}: metadata must be a JSON object; re-export the bundle")
     version = meta.get("metadata_version")
@@ -136,6 +150,7 @@ def load_bundle(path: str | Path) -> Bundle:
         )
     if sha256(flatbuffer) != meta["sha256"]:
         raise CropEdgeError(
-            f"{model_path}: sha256 does not match the metadata: the model is corrupt or truncated; copy the bundle again"
+            f"{model_path}: sha256 does not match the metadata: the model is corrupt or truncated; "
+            "copy the bundle again"
         )
     return Bundle(path=path, model_bytes=flatbuffer, meta=meta)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 # CPU features that decide which XNNPACK kernels run (x86 SIMD width, Arm dot-product / int8 matmul)
-_RELEVANT_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8",
-                   "asimd", "asimddp", "i8mm", "sve", "neon")
+_RELEVANT_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
+                   "amx_int8", "asimd", "asimddp", "i8mm", "sve", "neon")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class LatencyStats:
     pixels_per_s: float  # batch / median call time
 
     def to_dict(self) -> dict:
+        """Return the fields as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -1,6 +1,8 @@
-"""Classify files with a bundle: pixel tables (npz, h5, csv, parquet) -> CSV or NPZ, and
-GeoTIFF stacks -> class maps written window by window. Numpy, LiteRT and (for rasters)
-rasterio only; every output appears whole or not at all.
+"""Classify files with a bundle: pixel tables and GeoTIFF stacks.
+
+Pixel tables (npz, h5, csv, parquet) -> CSV or NPZ, and GeoTIFF stacks -> class maps
+written window by window. Numpy, LiteRT and (for rasters) rasterio only; every output
+appears whole or not at all.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import contextlib
 import csv
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +19,10 @@ from cropedge.atomic import atomic_open, atomic_path, check_writable
 from cropedge.data.grid import YEAR_STEPS
 from cropedge.device.runtime import DEFAULT_BATCH, LiteModel
 from cropedge.errors import CropEdgeError
+
+if TYPE_CHECKING:  # annotations only: tqdm and rasterio are imported where they are used
+    from rasterio.io import DatasetWriter
+    from tqdm import tqdm
 
 TABLE_OUTPUTS = (".csv", ".npz")
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -99,7 +106,7 @@ def predict_file(
     }
 
 
-def _progress_bar(total: int, enabled: bool, unit: str):
+def _progress_bar(total: int, enabled: bool, unit: str) -> tqdm:
     from tqdm import tqdm
 
     return tqdm(total=total, unit=unit, unit_scale=True, disable=not enabled, leave=False)
@@ -254,9 +261,11 @@ def predict_raster(
     }
 
 
-def _bounded_gdal_cache():
-    """Cap GDAL's block cache: each block is read once, so a large default cache only grows
-    peak memory with the raster size (measured: 1.4 GB vs 0.3 GB on a 2048 x 2048 stack).
+def _bounded_gdal_cache() -> contextlib.AbstractContextManager[Any]:
+    """Cap GDAL's block cache (a no-op context when rasterio is missing).
+
+    Each block is read once, so a large default cache only grows peak memory with the
+    raster size (measured: 1.4 GB vs 0.3 GB on a 2048 x 2048 stack).
     """
     try:
         import rasterio
@@ -294,7 +303,7 @@ def class_colours(classes: tuple[str, ...]) -> dict[int, tuple[int, int, int, in
     return table
 
 
-def _describe(dst, model: LiteModel, confidence: bool) -> None:
+def _describe(dst: DatasetWriter, model: LiteModel, confidence: bool) -> None:
     """Colour table, class names and provenance in the GeoTIFF itself (no sidecar files)."""
     dst.write_colormap(1, class_colours(model.classes))
     dst.set_band_description(1, "class")

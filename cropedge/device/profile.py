@@ -56,6 +56,7 @@ class DeviceProfile:
     path: Path | None = None
 
     def to_dict(self) -> dict:
+        """Return the fields as a JSON-ready dict (precisions a list, path a string or None)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["precisions"] = list(self.precisions)
         d["path"] = str(self.path) if self.path else None

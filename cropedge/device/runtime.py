@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.device.bundle import Bundle, load_bundle
 from cropedge.errors import CropEdgeError
+
+if TYPE_CHECKING:  # annotations only: inference itself never needs the dataset class
+    from cropedge.data.dataset import Dataset
 
 # (distribution, module) in order of preference; tf.lite comes after these
 _RUNTIMES = (
@@ -43,7 +47,9 @@ def resolve_interpreter() -> tuple[type, dict]:
         raise CropEdgeError(
             'no TFLite interpreter installed: pip install "cropedge[device]" (LiteRT, no TensorFlow needed)'
         ) from None
-    return tf.lite.Interpreter, {"runtime": "tensorflow", "version": tf.__version__, "delegate": "XNNPACK (default CPU)"}
+    return tf.lite.Interpreter, {
+        "runtime": "tensorflow", "version": tf.__version__, "delegate": "XNNPACK (default CPU)"
+    }
 
 
 def _dist_version(dist: str) -> str:
@@ -58,7 +64,9 @@ def _dist_version(dist: str) -> str:
 class _Runner:
     """One interpreter with tensors allocated for one batch size (allocation is the slow part)."""
 
-    def __init__(self, interpreter_cls: type, model_bytes: bytes, num_threads: int | None, batch: int, origin: str) -> None:
+    def __init__(
+        self, interpreter_cls: type, model_bytes: bytes, num_threads: int | None, batch: int, origin: str
+    ) -> None:
         try:
             self.interpreter = interpreter_cls(model_content=model_bytes, num_threads=num_threads)
             inp = self.interpreter.get_input_details()[0]
@@ -66,7 +74,9 @@ class _Runner:
                 self.interpreter.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise CropEdgeError(f"{origin}: the interpreter cannot load this model ({exc}); re-export the bundle") from None
+            raise CropEdgeError(
+                f"{origin}: the interpreter cannot load this model ({exc}); re-export the bundle"
+            ) from None
         self.input_index = inp["index"]
         self.output_index = self.interpreter.get_output_details()[0]["index"]
 
@@ -89,6 +99,7 @@ class LiteModel:
     """
 
     def __init__(self, bundle: str | Path | Bundle, num_threads: int | None = None) -> None:
+        """Load and check the bundle and its interpreter (arguments as in the class docstring)."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         self.meta = self.bundle.meta
         self.origin = str(self.bundle.path)
@@ -110,7 +121,7 @@ class LiteModel:
         self._runners: dict[int, _Runner] = {}
         self._check_model(self._runner(1).interpreter)
 
-    def _check_model(self, interpreter) -> None:
+    def _check_model(self, interpreter: Any) -> None:
         """The flatbuffer and its metadata must describe the same model."""
         inp = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
@@ -121,7 +132,9 @@ class LiteModel:
                 f"metadata says {expected} -> {len(self.classes)}; re-export the bundle"
             )
         if self.window.step != STEP_DAYS or self.window.stop_idx > YEAR_STEPS or self.window.start_idx < 0:
-            raise CropEdgeError(f"{self.origin}: window {self.window.to_dict()} does not fit the {STEP_DAYS}-day year grid")
+            raise CropEdgeError(
+                f"{self.origin}: window {self.window.to_dict()} does not fit the {STEP_DAYS}-day year grid"
+            )
         self.input_dtype = np.dtype(inp["dtype"])
         self._in_scale, self._in_zero = _quantization(inp)
         self._out_scale, self._out_zero = _quantization(out)
@@ -151,7 +164,7 @@ class LiteModel:
                 f"{self.window.start_doy}..{self.window.end_doy}"
             )
 
-    def check_dataset(self, dataset) -> None:
+    def check_dataset(self, dataset: Dataset) -> None:
         """Raise ``CropEdgeError`` unless ``dataset`` has the model's bands (in order) on the year grid."""
         if len(dataset.doy) != YEAR_STEPS or not np.allclose(dataset.doy, YEAR_DOY):
             raise CropEdgeError(
@@ -161,9 +174,11 @@ class LiteModel:
         self.check_input(dataset.x, dataset.bands)
 
     def check_dates(self, doy: np.ndarray, season_offset_days: float | None = None) -> None:
-        """Raise ``CropEdgeError`` if a day of the model window is more than ``MAX_UNOBSERVED_DAYS``
-        from every observation day ``doy`` (after the season offset): gap filling would then
-        invent the season instead of interpolating it.
+        """Raise ``CropEdgeError`` if the observation days ``doy`` leave the model window uncovered.
+
+        That is, if a day of the window is more than ``MAX_UNOBSERVED_DAYS`` from every
+        observation day (after the season offset): gap filling would then invent the season
+        instead of interpolating it.
         """
         offset = self.season_offset_days if season_offset_days is None else season_offset_days
         seen = (np.asarray(doy, dtype=np.float64) - 1 - offset) % 365
@@ -177,16 +192,17 @@ class LiteModel:
                 "give dates that cover the season, or the right --season-offset"
             )
 
-    def input_from(self, dataset) -> np.ndarray:
+    def input_from(self, dataset: Dataset) -> np.ndarray:
         """The dataset's series with bands picked and ordered as the model needs them."""
         if set(self.bands) <= set(dataset.bands) and tuple(dataset.bands) != self.bands:
             dataset = _with_bands(dataset, self.bands)
         self.check_dataset(dataset)
         return dataset.x
 
-    def labels_of(self, dataset) -> np.ndarray:
-        """The dataset's labels as model class ids, matched by class name (-1: unlabelled or
-        a class the model does not know).
+    def labels_of(self, dataset: Dataset) -> np.ndarray:
+        """The dataset's labels as model class ids, matched by class name.
+
+        -1 marks a sample that is unlabelled or of a class the model does not know.
         """
         lookup = np.array([self.classes.index(c) if c in self.classes else -1 for c in dataset.classes] + [-1])
         return lookup[np.where(dataset.y >= 0, dataset.y, -1)]
@@ -265,7 +281,7 @@ def _quantization(details: dict) -> tuple[float, int]:
     return float(scale), int(zero)
 
 
-def _with_bands(dataset, bands: tuple[str, ...]):
+def _with_bands(dataset: Dataset, bands: tuple[str, ...]) -> Dataset:
     from dataclasses import replace
 
     idx = [dataset.bands.index(b) for b in bands]

@@ -35,7 +35,9 @@ def test_device_install_runs_without_tensorflow(bundles, labelled_npz, tmp_path)
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     python, bin_dir = env_dir / "bin" / "python", env_dir / "bin"
-    install = subprocess.run([python, "-m", "pip", "install", "--quiet", f"{src}[device]"], capture_output=True, text=True)
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", f"{src}[device]"], capture_output=True, text=True
+    )
     assert install.returncode == 0, install.stderr[-3000:]
 
     no_tf = subprocess.run([python, "-c", "import tensorflow"], capture_output=True, text=True)

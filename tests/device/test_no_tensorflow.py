@@ -31,7 +31,8 @@ except SystemExit as exc:
 from firmware_bench.__main__ import main
 main([{str(bundles['float32'])!r}, "--json", {str(tmp_path / 'b.json')!r}, "--runs", "3", "--batch", "4"],
      standalone_mode=False)
-print("tensorflow" in sys.modules, sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras")))
+print("tensorflow" in sys.modules,
+      sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras")))
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -63,12 +63,16 @@ def cli_env() -> dict[str, str]:
 
 def run_cli(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
     """The installed ``cropedge`` console script as a separate process."""
-    return subprocess.run([str(CROPEDGE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=cli_env())
+    return subprocess.run(
+        [str(CROPEDGE), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=cli_env()
+    )
 
 
 def start_cli(*args: object) -> subprocess.Popen:
     """Start ``cropedge`` without waiting (to interrupt it); output goes to files, not pipes."""
-    return subprocess.Popen([str(CROPEDGE), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env())
+    return subprocess.Popen(
+        [str(CROPEDGE), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env()
+    )
 
 
 def cropedge_lines(stderr: str) -> list[str]:
@@ -78,7 +82,9 @@ def cropedge_lines(stderr: str) -> list[str]:
     return [line for line in shown if line.strip() and not _NATIVE_LOG.match(line)]
 
 
-def assert_user_error(result: Result | subprocess.CompletedProcess, outputs: Sequence[Path] = (), match: str = "") -> str:
+def assert_user_error(
+    result: Result | subprocess.CompletedProcess, outputs: Sequence[Path] = (), match: str = ""
+) -> str:
     """Exit 2, one ``cropedge: error:`` line on stderr, no traceback, nothing at ``outputs``."""
     code = result.exit_code if isinstance(result, Result) else result.returncode
     stdout = result.stdout

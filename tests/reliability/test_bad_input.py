@@ -239,12 +239,15 @@ CASES: dict[str, tuple[Case, str]] = {
                                       [c.tmp / "r"]), "missing 'data'"),
     "eval/empty run.json": (lambda c: (["eval", _empty_run_json(c), "--target", "BEL"], []), "corrupt"),
     # --- data --------------------------------------------------------------------------------------------
-    **{f"info/random bytes {s}": ((lambda s: lambda c: (["data", "info", c.file(f"r{s}", _noise())], []))(s), "not a")
+    # the comprehensions below call a factory per loop value, so each case keeps its own value
+    **{f"info/random bytes {s}": ((lambda suffix: lambda c: (["data", "info", c.file(f"r{suffix}", _noise())], []))(s),
+                                  "not a")
        for s in (".npz", ".h5", ".parquet", ".csv")},
     "predict/random bytes csv": (lambda c: _predict(c, c.bundle, c.file("r.csv", _noise())), "not a"),
     "train/random bytes npz": (lambda c: _train(c, c.file("rnd/FRA.npz", _noise()).parent), "not a"),
     "predict/csv without band columns": (lambda c: _predict(c, c.bundle, _csv(c, "nb.csv", ["id", "lat", "label"],
-                                                                                [[1, 4.5, "corn"]])), "no band columns"),
+                                                                                [[1, 4.5, "corn"]])),
+                                         "no band columns"),
     "train/csv without band columns": (lambda c: _train(c, _csv(c, "nb.csv", ["id", "region", "label"],
                                                                 [[1, SOURCE, "corn"]])), "no band columns"),
     "predict/wrong band count": (lambda c: _predict(c, c.bundle, c.npz("b9.npz", n_bands=9)), "9 bands but 10"),
@@ -267,7 +270,8 @@ CASES: dict[str, tuple[Case, str]] = {
                                            [c.tmp / "e.json"]), "XYZ"),
     # --- models and bundles -------------------------------------------------------------------------------
     "export/run without model": (lambda c: _export(c, c.run_copy("model.keras")), "no model.keras"),
-    "eval/run without model": (lambda c: (["eval", c.run_copy("model.keras"), "--target", "BEL"], []), "no model.keras"),
+    "eval/run without model": (lambda c: (["eval", c.run_copy("model.keras"), "--target", "BEL"], []),
+                               "no model.keras"),
     "export/unfinished run": (lambda c: _export(c, c.run_copy("run.json")), "not a finished training run"),
     "predict/truncated tflite": (lambda c: _predict(c, _truncate(c, lone=False), c.table), "sha256"),
     "predict/truncated lone tflite": (lambda c: _predict(c, _truncate(c, lone=True), c.table), "no metadata"),
@@ -297,12 +301,12 @@ CASES: dict[str, tuple[Case, str]] = {
     "predict/output format": (lambda c: _predict(c, c.bundle, c.table, out=c.out("p.txt")), ".csv or .npz"),
     "train/--seed with --seeds": (lambda c: _train(c, c.data, "--seeds", "1,2"), "not both"),
     "train/--val-fraction 1": (lambda c: _train(c, c.data, "--val-fraction", "1"), "--val-fraction"),
-    **{f"train/{flag} {v}": ((lambda f, v: lambda c: _train(c, c.data, f, v))(flag, v), flag)
+    **{f"train/{flag} {v}": ((lambda f, value: lambda c: _train(c, c.data, f, value))(flag, v), flag)
        for flag in ("--epochs", "--batch-size") for v in ("0", "-3")},
-    **{f"predict/{flag} {v}": ((lambda f, v: lambda c: _predict(c, c.bundle, c.table, f, v))(flag, v), flag)
+    **{f"predict/{flag} {v}": ((lambda f, value: lambda c: _predict(c, c.bundle, c.table, f, value))(flag, v), flag)
        for flag in ("--threads", "--batch") for v in ("0", "-1")},
     "export/--rep-samples 0": (lambda c: _export(c, c.run, "--int8", "--rep-samples", "0"), "--rep-samples"),
-    **{f"bench/{flag} {v}": ((lambda f, v: lambda c: _bench(c, f, v))(flag, v), flag)
+    **{f"bench/{flag} {v}": ((lambda f, value: lambda c: _bench(c, f, value))(flag, v), flag)
        for flag, v in (("--epochs", "0"), ("--seeds", "-1"), ("--runs", "0"), ("--threads", "-2"), ("--batches", "0"))},
 }  # fmt: skip
 
@@ -363,7 +367,8 @@ def test_user_error_is_one_line_exit_2_and_no_output(tmp_path: Path, request: py
 
 
 @pytest.mark.parametrize("case", ["info/missing file", "predict/bit-flipped tflite", "train/single class",
-                                  "export/--c-array without int8", "predict/--threads 0", "train/--epochs 0"])  # fmt: skip
+                                  "export/--c-array without int8", "predict/--threads 0",
+                                  "train/--epochs 0"])  # fmt: skip
 def test_console_script_prints_one_line(tmp_path: Path, request: pytest.FixtureRequest, case: str) -> None:
     """The installed entry point, as a user runs it: the same single line from a separate process."""
     make, words = CASES[case]

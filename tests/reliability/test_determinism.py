@@ -14,7 +14,9 @@ from .conftest import SAMPLES_PER_CLASS, SEED, TARGET, assert_ok, assert_same_ru
 
 
 def synth(out: Path, seed: int) -> dict[str, bytes]:
-    assert_ok(run_cli("data", "synth", "--out", out, "--samples-per-class", SAMPLES_PER_CLASS, "--seed", seed, "--quiet"))
+    assert_ok(
+        run_cli("data", "synth", "--out", out, "--samples-per-class", SAMPLES_PER_CLASS, "--seed", seed, "--quiet")
+    )
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 

@@ -230,7 +230,8 @@ def test_parquet_reader_loads_or_refuses(tmp_path: Path, table: bytes, data: st.
 # --- bundle metadata: the fields LiteModel reads, with values of every wrong kind --------------
 
 JSON_ODD = st.one_of(st.none(), st.booleans(), st.integers(-10, 400), st.floats(allow_nan=True), st.text(max_size=5),
-                     st.lists(st.integers(-1, 5), max_size=12), st.dictionaries(st.text(max_size=9), st.integers(), max_size=3))  # fmt: skip
+                     st.lists(st.integers(-1, 5), max_size=12),
+                     st.dictionaries(st.text(max_size=9), st.integers(), max_size=3))  # fmt: skip
 FIELDS = {
     "classes": st.lists(st.text(max_size=3), max_size=9),
     "bands": st.lists(st.sampled_from(BAND_TOKENS), max_size=11),
@@ -240,7 +241,8 @@ FIELDS = {
                                             "std": st.lists(st.floats(allow_nan=True), max_size=11)}),  # fmt: skip
     "season_offset_days": st.floats(allow_nan=True, allow_infinity=True),
     "input": st.fixed_dictionaries({"shape": st.lists(st.integers(-1, 50), max_size=4),
-                                    "scale": st.floats(allow_nan=True), "zero_point": st.integers(-300, 300)}),  # fmt: skip
+                                    "scale": st.floats(allow_nan=True),
+                                    "zero_point": st.integers(-300, 300)}),  # fmt: skip
 }
 
 
