@@ -34,8 +34,9 @@ def synthetic_dir(ctx: Context, per_class: int) -> Path:
 
 def trained_run(ctx: Context, model: str, epochs: int = SPEED_EPOCHS, lr: float = 1e-4,
                 per_class: int | None = None) -> Path:
-    """A finished cropedge run of ``model`` trained on the source region (reference protocol
-    but for ``epochs``, ``lr`` and the data size).
+    """A finished cropedge run of ``model`` trained on the source region.
+
+    The reference protocol but for ``epochs``, ``lr`` and the data size.
     """
     per_class = per_class or samples_per_class(ctx)
     key = ("run", model, epochs, lr, per_class)

@@ -1,5 +1,6 @@
-"""The edge frontier: every CropNet width/depth variant's size, cost, int8 latency and accuracy
-under the cross-hemisphere shift (trained on FRA, scored on ARG and AUS).
+"""The edge frontier: every CropNet width/depth variant's size, cost, int8 latency and accuracy.
+
+Accuracy is under the cross-hemisphere shift (trained on FRA, scored on ARG and AUS).
 
 Accuracy is a quick estimate, the same short protocol for every variant: one seed,
 ``FRONTIER`` (more synthetic data and a 10x higher learning rate than the reference's 1e-4,
@@ -13,6 +14,8 @@ variant with the fewest MACs, and measures no accuracy.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench import fixtures
 from bench.context import Context
 from bench.inference import invoker, model_bytes, prepared_samples
@@ -23,7 +26,7 @@ FRONTIER = {"epochs": 10, "lr": 1e-3, "per_class": 600}
 F1_TOLERANCE = 0.01  # "within 1 point macro-F1"
 
 
-def target_scores(ctx: Context, run_dir) -> dict[str, float]:
+def target_scores(ctx: Context, run_dir: Path) -> dict[str, float]:
     """Macro-F1 of a run on each southern target, unaligned and automatically aligned."""
     from cropedge.data import load_regions
     from cropedge.training.evaluate import evaluate_run

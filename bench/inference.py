@@ -8,7 +8,9 @@ flatbuffer unless a section says it times cropedge's own path (``LiteModel`` or
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +21,12 @@ from bench.stack import STACK_DOY
 from bench.timing import interleaved
 
 
-def interpreter(flatbuffer: bytes, threads: int, batch: int, xnnpack: bool = True):
-    """A LiteRT interpreter for ``batch`` inputs (XNNPACK off only to show what it gives)."""
+def interpreter(flatbuffer: bytes, threads: int, batch: int, xnnpack: bool = True) -> Any:
+    """A LiteRT interpreter for ``batch`` inputs (XNNPACK off only to show what it gives).
+
+    Returns:
+        An allocated interpreter of the class ``resolve_interpreter`` picks (LiteRT or TF Lite).
+    """
     from cropedge.device.runtime import resolve_interpreter
 
     cls, _ = resolve_interpreter()
@@ -47,7 +53,7 @@ def quantize_input(x: np.ndarray, details: dict) -> np.ndarray:
     return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
 
 
-def invoker(flatbuffer: bytes, x: np.ndarray, threads: int, xnnpack: bool = True):
+def invoker(flatbuffer: bytes, x: np.ndarray, threads: int, xnnpack: bool = True) -> Callable[[], np.ndarray]:
     """A callable running one ``set_tensor`` + ``invoke`` + ``get_tensor`` on the batch ``x``."""
     it = interpreter(flatbuffer, threads, len(x), xnnpack)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
@@ -85,6 +91,7 @@ def plain_int8(run_dir: Path, rep: np.ndarray) -> bytes:
 
 
 def model_bytes(bundle: Path) -> bytes:
+    """The .tflite flatbuffer of a bundle folder."""
     from cropedge.device.bundle import load_bundle
 
     return load_bundle(bundle).model_bytes
@@ -205,8 +212,9 @@ def predict_vs_raw(ctx: Context) -> dict:
         "ratios": [ratio("cropedge predict / raw interpreter pixels/s", e2e_px, raw_px,
                          ("predict px/s", "raw px/s"), (">=", 0.8))],
         "pixels": n, "batch": batch, "threads": threads, "latency": lat,
-        "notes": [f"{n} pixels, int8 {ctx.reference}, batch {batch}, {threads} threads. predict: read the .npz, gap-fill, "
-                  "normalise, quantize, batched invoke, write an .npz (predict_file, model load included); raw: "
+        "notes": [f"{n} pixels, int8 {ctx.reference}, batch {batch}, {threads} threads. "
+                  "predict: read the .npz, gap-fill, normalise, quantize, batched invoke, write an .npz "
+                  "(predict_file, model load included); raw: "
                   "invoke on already prepared and quantized batches. Three interleaved rounds, medians."],
     }
 
@@ -246,8 +254,9 @@ def _fewest_macs() -> str:
 
 
 def _map_models(ctx: Context) -> dict[str, str]:
-    """``{model: why}``: the frontier's lightest good variant (this run's, or the merged report's)
-    and the CropNet variant with the fewest MACs.
+    """``{model: why}``: the frontier's lightest good variant and the CropNet variant with the fewest MACs.
+
+    The lightest good variant is this run's, or the merged report's.
     """
     fewest = _fewest_macs()
     chosen = ctx.cache.get("lightest_good")
@@ -300,10 +309,10 @@ def maps(ctx: Context) -> dict:
     rows = [_map_row(ctx, name, why) for name, why in _map_models(ctx).items()]
     ratios = []
     for r in rows:
-        ratios.append(ratio(f"{r['model']}: map pixels/s / 200 000 (a {TILE} x {TILE} tile in 10 min)", r["pixels/s"],
-                            200_000, ("measured px/s", "needed px/s"), (">=", 1.0)))
-        ratios.append(ratio(f"{r['model']}: map pixels/s / model-only pixels/s", r["pixels/s"], r["model-only pixels/s"],
-                            ("end-to-end px/s", "interpreter px/s")))
+        ratios.append(ratio(f"{r['model']}: map pixels/s / 200 000 (a {TILE} x {TILE} tile in 10 min)",
+                            r["pixels/s"], 200_000, ("measured px/s", "needed px/s"), (">=", 1.0)))
+        ratios.append(ratio(f"{r['model']}: map pixels/s / model-only pixels/s", r["pixels/s"],
+                            r["model-only pixels/s"], ("end-to-end px/s", "interpreter px/s")))
     return {
         "model": rows[0]["model"], "pixels_per_s": rows[0]["pixels/s"], "tile_minutes": rows[0]["tile minutes"],
         "ratios": ratios, "tables": {"Maps (int8)": rows},
@@ -319,15 +328,18 @@ def predict_peak_rss(bundle: str, stack: str, out: str, threads: int) -> dict:
     from cropedge.device.predict import predict_file
 
     s = predict_file(bundle, stack, out, num_threads=threads)
-    return {"pixels": int(s["pixels"]), "seconds": float(s["seconds"]), "tensorflow_loaded": "tensorflow" in sys.modules}
+    return {
+        "pixels": int(s["pixels"]), "seconds": float(s["seconds"]), "tensorflow_loaded": "tensorflow" in sys.modules
+    }
 
 
 GDAL_CACHE_MB = 64  # a small GDAL block cache: strips are read once, in order
 
 
 def memory(ctx: Context) -> dict:
-    """Peak RSS of ``cropedge predict`` (a fresh process each) on a small and a 16x larger stack,
-    with GDAL's default block cache (5 % of RAM) and with it capped at ``GDAL_CACHE_MB``.
+    """Peak RSS of ``cropedge predict`` (a fresh process each) on a small and a 16x larger stack.
+
+    Each with GDAL's default block cache (5 % of RAM) and with it capped at ``GDAL_CACHE_MB``.
     """
     from bench.worker import run_in_subprocess
 

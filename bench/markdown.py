@@ -6,10 +6,12 @@ A section result may carry ``ratios`` (from ``bench.results.ratio``), ``tables``
 
 from __future__ import annotations
 
+from typing import Any
+
 MARK = {True: "yes", False: "**no**"}
 
 
-def _fmt(value) -> str:
+def _fmt(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):

@@ -30,6 +30,8 @@ from cropedge.atomic import write_json, write_text
 
 @dataclass(frozen=True)
 class Section:
+    """One benchmark section: its name (for ``--only``), title and the function that runs it."""
+
     name: str
     title: str
     run: Callable[[Context], dict]
@@ -104,6 +106,7 @@ def run(out: Path, quick: bool, only: list[str] | None, work: Path | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point: run the sections ``argv`` chooses; returns 0 (failures are in the report)."""
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench/perf.json"), help="JSON result (Markdown beside it)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, no accuracy training: a minute or two")

@@ -1,6 +1,8 @@
-"""Synthetic GeoTIFF stacks for the map and memory sections: a square image whose pixels are
-synthetic crop series, stored like a user's stack (one raster band per band and date,
-date-major, descriptions ``B2_2023-05-01``), written strip by strip in bounded memory.
+"""Synthetic GeoTIFF stacks for the map and memory sections.
+
+A square image whose pixels are synthetic crop series, stored like a user's stack (one
+raster band per band and date, date-major, descriptions ``B2_2023-05-01``), written strip
+by strip in bounded memory.
 """
 
 from __future__ import annotations

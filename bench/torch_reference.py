@@ -11,11 +11,17 @@ torch; it is never a cropedge dependency.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:  # annotations only: torch is imported where it is used, never by cropedge
+    import torch
+    from torch import nn
 
-def build_cropnet(num_classes: int = 7, width: int = 128, depth: int = 4):
+
+def build_cropnet(num_classes: int = 7, width: int = 128, depth: int = 4) -> nn.Sequential:
     """The reference CropNet (``width`` 128, ``depth`` 4) as a ``torch.nn.Module``."""
     from torch import nn
 
@@ -47,7 +53,7 @@ def build_cropnet(num_classes: int = 7, width: int = 128, depth: int = 4):
     return model
 
 
-def count_params(model) -> int:
+def count_params(model: nn.Module) -> int:
     """Trainable parameters (BatchNorm running statistics excluded, as in Keras)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -77,7 +83,8 @@ def train_throughput(
         steps: timed steps.
         channels_last: NHWC memory format for model and batches (not what the reference does).
         seed: torch seed for init and shuffling.
-        width, depth: CropNet size (the reference: 128, 4).
+        width: CropNet width (the reference: 128).
+        depth: CropNet depth (the reference: 4).
     """
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -94,7 +101,7 @@ def train_throughput(
     data = TensorDataset(torch.tensor(x, dtype=torch.float32).unsqueeze(1), torch.tensor(y, dtype=torch.long))
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, drop_last=True)
 
-    def batches():
+    def batches() -> Iterator[list[torch.Tensor]]:
         while True:
             yield from loader
 

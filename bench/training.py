@@ -9,12 +9,17 @@ Inputs are random reflectance of CropGlobe's shape: values do not change the spe
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bench.context import Context
 from bench.results import Skip, ratio
 from bench.worker import run_in_subprocess
+
+if TYPE_CHECKING:  # annotations only: TensorFlow starts in the worker processes, never here
+    from cropedge.backend import keras, tf
+    from cropedge.training.train import _Parts
 
 NUM_CLASSES = 7
 BANDS = 10
@@ -35,7 +40,7 @@ def _sizes(ctx: Context) -> dict:
     return {"batch_size": 256, "warmup_steps": 5, "steps": 15}
 
 
-def _train_parts(n: int, seed: int = 0):
+def _train_parts(n: int, seed: int = 0) -> _Parts:
     """cropedge.training.train's fitting inputs for ``n`` random samples (all in the training split)."""
     from cropedge.data.grid import Window
     from cropedge.data.normalize import BandStats
@@ -51,7 +56,7 @@ def _train_parts(n: int, seed: int = 0):
     return _Parts(x, y, idx, idx[:0], window, stats, classes)
 
 
-def _pipeline(parts, batch_size: int):
+def _pipeline(parts: _Parts, batch_size: int) -> tf.data.Dataset:
     """Cropedge's real training input pipeline (shuffle, batch, augment, normalise, prefetch)."""
     from cropedge.training.train import TrainConfig, _train_dataset
 
@@ -59,7 +64,7 @@ def _pipeline(parts, batch_size: int):
     return _train_dataset(config, parts)
 
 
-def _samples_per_s(ds, batch_size: int, warmup: int, steps: int) -> float:
+def _samples_per_s(ds: tf.data.Dataset, batch_size: int, warmup: int, steps: int) -> float:
     """Rate at which ``ds`` yields batches (the pipeline alone, nothing consumes them)."""
     it = iter(ds.repeat())
     for _ in range(warmup):
@@ -70,14 +75,14 @@ def _samples_per_s(ds, batch_size: int, warmup: int, steps: int) -> float:
     return steps * batch_size / (time.perf_counter() - t0)
 
 
-def _step_timer(warmup: int):
+def _step_timer(warmup: int) -> keras.callbacks.Callback:
     """A Keras callback noting the wall time from the end of the warm-up steps to the last step."""
     from cropedge.backend import keras
 
     class StepTimer(keras.callbacks.Callback):
         t0 = t1 = None
 
-        def on_train_batch_end(self, batch: int, logs=None) -> None:
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             if batch + 1 == warmup:
                 self.t0 = time.perf_counter()
             self.t1 = time.perf_counter()
@@ -136,7 +141,7 @@ def tf_train_throughput(
         )
     weights = balanced_class_weights(parts.y, NUM_CLASSES)
 
-    def fit_rate(data) -> float:
+    def fit_rate(data: tf.data.Dataset) -> float:
         timer = _step_timer(warmup_steps)
         net.fit(data.repeat(), epochs=1, steps_per_epoch=warmup_steps + steps, class_weight=weights, verbose=0,
                 callbacks=[timer])
@@ -196,7 +201,7 @@ def _torch_available() -> str | None:
     return None if find_spec("torch") is not None else "torch is not installed (make bench installs it into the venv)"
 
 
-def _tf_variant(ctx: Context, name: str, **extra) -> dict:
+def _tf_variant(ctx: Context, name: str, **extra: Any) -> dict:
     """One TensorFlow variant's measurement, cached for the sections that share it."""
     key = ("tf_train", name, tuple(sorted(extra.items())))
     if key not in ctx.cache:
@@ -267,9 +272,9 @@ def augment_vs_step(ctx: Context) -> dict:
     r = _tf_variant(ctx, "baseline", measure_parts=True)
     return {"ratios": [ratio("augmentation pipeline / train step samples/s", r["pipeline_samples_per_s"],
                              r["step_only_samples_per_s"], ("pipeline samples/s", "train step samples/s"), (">=", 5))],
-            "notes": ["pipeline: cropedge.training.train's tf.data (shuffle, batch, augment_batch with all time and magnitude "
-                      "augmentations, normalise, prefetch) iterated with nothing consuming it; train step: model.fit "
-                      "on one cached batch."]}
+            "notes": ["pipeline: cropedge.training.train's tf.data (shuffle, batch, augment_batch with all time "
+                      "and magnitude augmentations, normalise, prefetch) iterated with nothing consuming it; "
+                      "train step: model.fit on one cached batch."]}
 
 
 def scale(ctx: Context) -> dict:

@@ -69,6 +69,7 @@ def peak_rss_mb() -> float:
 
 
 def main(argv: list[str]) -> int:
+    """Run ``module:function`` with JSON keyword arguments and write its result and peak RSS as JSON."""
     target, args_path, out_path = argv
     module, _, name = target.partition(":")
     fn = getattr(importlib.import_module(module), name)

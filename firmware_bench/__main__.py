@@ -37,8 +37,10 @@ def _table(rows: list[dict]) -> str:
             "-" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}",
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False)))
-                     for row in lines)
+    return "\n".join(
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=False)))
+        for row in lines
+    )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +55,16 @@ def _table(rows: list[dict]) -> str:
               help="Stop timing a setting after this long (3 calls at least).")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Labelled pixel table: time on its samples and report accuracy and macro-F1.")
-def main(bundles, json_path, threads, batch, runs, warmup, max_seconds, data) -> None:
+def main(
+    bundles: tuple[Path, ...],
+    json_path: Path,
+    threads: str,
+    batch: str,
+    runs: int,
+    warmup: int,
+    max_seconds: float,
+    data: Path | None,
+) -> None:
     """Benchmark BUNDLEs (folders or .tflite from 'cropedge export') on this machine."""
     from cropedge.device.runtime import LiteModel
     from firmware_bench.measure import accuracy, machine, measure

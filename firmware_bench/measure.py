@@ -5,12 +5,16 @@ from __future__ import annotations
 import platform
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cropedge.device.latency import cpu_info, random_reflectance, summarize, time_calls
 from cropedge.device.runtime import LiteModel
 from cropedge.metrics import classification_report
+
+if TYPE_CHECKING:  # annotations only: the data package is loaded only when --data is given
+    from cropedge.data.dataset import Dataset
 
 
 def peak_rss_mb() -> float | None:
@@ -41,14 +45,18 @@ def measure(
     max_seconds: float,
     x_year: np.ndarray | None = None,
 ) -> dict:
-    """Time one setting: end to end (``predict_proba`` on year-grid reflectance) and the
-    interpreter alone (``invoke`` on prepared input), each after ``warmup`` untimed calls.
+    """Time one setting, end to end and the interpreter alone.
+
+    End to end is ``predict_proba`` on year-grid reflectance, the interpreter alone ``invoke``
+    on prepared input; each after ``warmup`` untimed calls.
     """
     model = LiteModel(bundle, num_threads=threads)
     if x_year is None:
         x_year = random_reflectance(batch, len(model.bands))
     x = np.resize(np.asarray(x_year, dtype=np.float32), (batch, *x_year.shape[1:]))
-    end_to_end = summarize(time_calls(lambda: model.predict_proba(x, batch), warmup, runs, max_seconds), batch, threads, warmup)
+    end_to_end = summarize(
+        time_calls(lambda: model.predict_proba(x, batch), warmup, runs, max_seconds), batch, threads, warmup
+    )
     prepared = model.prepare(x)
     invoke = summarize(time_calls(lambda: model.invoke(prepared), warmup, runs, max_seconds), batch, threads, warmup)
     latency = {k: v for k, v in end_to_end.to_dict().items() if k.endswith("_ms")}
@@ -72,7 +80,7 @@ def measure(
     }
 
 
-def accuracy(bundle: str | Path, dataset, batch: int) -> dict:
+def accuracy(bundle: str | Path, dataset: Dataset, batch: int) -> dict:
     """OA and macro-F1 of the bundle on a labelled dataset (classes matched by name)."""
     model = LiteModel(bundle)
     y = model.labels_of(dataset)

@@ -19,8 +19,10 @@ NODATA = 65535
 
 
 def write_stack(data_path: Path, out: Path) -> None:
-    """The table's first samples as a WIDTH-wide raster, one band per (date, band) on the 2023 year grid,
-    described like ``B2_2023-01-01``; two pixels all nodata, one with a cloudy date.
+    """Write the table's first samples as a WIDTH-wide GeoTIFF stack to ``out``.
+
+    One band per (date, band) on the 2023 year grid, described like ``B2_2023-01-01``; two
+    pixels all nodata, one with a cloudy date.
     """
     import rasterio
     from affine import Affine
@@ -49,7 +51,9 @@ def _output_step(bundles: Path, name: str) -> float:
 
 
 def compare(x86: Path, pi: Path, bundles: Path) -> bool:
-    """Float models must agree exactly (probabilities to rounding). Int8 kernels requantize
+    """Whether the Pi's outputs match the x86 reference ones, bundle by bundle.
+
+    Float models must agree exactly (probabilities to rounding). Int8 kernels requantize
     differently on Arm and x86 (XNNPACK), so an int8 probability may move by one output step:
     a class may then differ only where x86 itself had a tie within that step.
     """

@@ -34,6 +34,7 @@ MODEL_NAMES = {"cropnet": "CropNet", "tempcnn": "TempCNN", "randomforest": "Rand
 
 
 def load_rows(grids: list[str]) -> list[dict]:
+    """The finished float Keras rows (status ok) of all grid folders."""
     rows = [row for grid in grids for row in read_rows(grid)]  # the cells: complete even mid-run
     return [r for r in rows if r.get("status") == "ok" and r.get("precision") == "keras"]
 
@@ -50,6 +51,7 @@ def per_seed(rows: list[dict], model: str, setting: str, aligned: bool, source: 
 
 
 def seed_values(by_seed: dict[int, dict], key: str) -> np.ndarray:
+    """The ``key`` metric of each seed's row, in seed order."""
     return np.array([by_seed[s][key] for s in sorted(by_seed)], dtype=np.float64)
 
 
@@ -60,6 +62,7 @@ def setting_values(targets: dict[str, dict[int, dict]], key: str) -> np.ndarray:
 
 
 def fmt(v: np.ndarray | None) -> str:
+    """``mean ± std`` of per-seed values (just the mean for one seed; empty for none)."""
     if v is None or len(v) == 0:
         return ""
     return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
@@ -116,6 +119,7 @@ def target_check(means: dict) -> list[str]:
 
 
 def main(grids: list[str]) -> None:
+    """Print one Markdown table per model found in ``grids``, then CropNet's target check."""
     rows = load_rows(grids)
     models = [m for m in MODEL_NAMES if any(r["model"] == m for r in rows)]
     models += sorted({r["model"] for r in rows} - set(models))

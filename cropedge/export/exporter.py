@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,11 @@ from cropedge.atomic import check_writable
 from cropedge.device.bundle import Bundle, complete_metadata, write_bundle
 from cropedge.device.profile import DeviceProfile, load_profile
 from cropedge.errors import CropEdgeError
+
+if TYPE_CHECKING:  # annotations only: importing this module must stay free of TensorFlow
+    from cropedge.backend import tf
+    from cropedge.data.dataset import Dataset
+    from cropedge.training.run import Run
 
 # options a precision may accept, and the CLI flag that sets each (for messages)
 OPTION_FLAGS = {"rep_samples": "--rep-samples", "qat_epochs": "--qat-epochs", "c_array": "--c-array"}
@@ -61,6 +66,7 @@ class Precision:
 
     @property
     def full_integer(self) -> bool:
+        """Whether the model takes and returns int8 tensors (full-integer quantization)."""
         return self.io_dtype == "int8"
 
 
@@ -120,6 +126,7 @@ PRECISION_NAMES = tuple(p.name for p in PRECISIONS)
 
 
 def get_precision(name: str) -> Precision:
+    """The ``PRECISIONS`` row named ``name``; an unknown name raises ``CropEdgeError``."""
     for p in PRECISIONS:
         if p.name == name:
             return p
@@ -189,7 +196,7 @@ def resolve_request(
     return rows, settings
 
 
-def open_run(run_dir: str | Path):
+def open_run(run_dir: str | Path) -> Run:
     """The finished run at ``run_dir`` (``cropedge.training.run.Run``).
 
     A folder of seed runs (``seed-K/``) is not exported as a whole: one model is shipped,
@@ -222,8 +229,10 @@ def _val_macro_f1(path: Path) -> float:
 
 
 def by_season_offset(run: Any, dataset: Any, fn: Callable[[np.ndarray, float], np.ndarray]) -> np.ndarray:
-    """``fn(x_year, days)`` on each group of samples the run moved by the same season offset
-    in training (source regions may differ), stitched back in sample order.
+    """``fn(x_year, days)`` per season-offset group of samples, stitched back in sample order.
+
+    Samples are grouped by the season offset the run moved them by in training (source
+    regions may differ).
     """
     offsets = run.source_offsets(dataset)
     parts = {days: fn(dataset.x[offsets == days], float(days)) for days in np.unique(offsets)}
@@ -261,16 +270,16 @@ class _Context:
         self._warn(message)
 
     @cached_property
-    def train(self):
+    def train(self) -> Dataset:
         """The run's training split, labelled with the model's class indices."""
         return self._model_labels(self.run.train_data())
 
     @cached_property
-    def val(self):
+    def val(self) -> Dataset:
         """The run's validation split, labelled with the model's class indices."""
         return self._model_labels(self.run.val_data())
 
-    def _model_labels(self, dataset):
+    def _model_labels(self, dataset: Dataset) -> Dataset:
         from dataclasses import replace
 
         from cropedge.training.train import relabel
@@ -303,7 +312,7 @@ class _Context:
     def keras_probs(self) -> np.ndarray:
         return self.model.predict(self.run.prepare_dataset(self.val), batch_size=1024, verbose=0)
 
-    def qat_dataset(self):
+    def qat_dataset(self) -> tf.data.Dataset:
         """Augmented source training batches: the run's own training pipeline."""
         from cropedge.training.train import run_train_dataset
 

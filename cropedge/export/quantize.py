@@ -1,7 +1,8 @@
-"""Keras model -> TFLite flatbuffer at a given precision: converter settings for
-post-training quantization (float16 weights, dynamic-range int8, full-integer int8),
-the representative dataset that calibrates full-integer int8, and quantization-aware
-training with TFMOT.
+"""Keras model -> TFLite flatbuffer at a given precision.
+
+Converter settings for post-training quantization (float16 weights, dynamic-range int8,
+full-integer int8), the representative dataset that calibrates full-integer int8, and
+quantization-aware training with TFMOT.
 
 Each converter takes a float ``tf_keras`` model whose input is the normalised
 ``[batch, bands, T, 1]`` tensor and returns the flatbuffer bytes.

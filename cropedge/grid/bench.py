@@ -28,16 +28,22 @@ import hashlib
 import io
 import json
 import traceback
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from cropedge.atomic import write_json, write_text
 from cropedge.errors import CropEdgeError
 
-if TYPE_CHECKING:  # only for annotations: reading a grid (cropedge report) needs no recipe parsing
+if TYPE_CHECKING:  # only for annotations: reading a grid (cropedge report) needs no recipes, TensorFlow or runtime
+    from cropedge.backend import keras
+    from cropedge.data.dataset import Dataset
+    from cropedge.device.profile import DeviceProfile
+    from cropedge.device.runtime import LiteModel
     from cropedge.training.recipe import Target, TrainConfig
+    from cropedge.training.run import Run
 
 KERAS = "keras"  # the float Keras model: the reference row of every job
 SOURCE_SETTING = "source"  # in-domain rows: the held-out validation split of the source
@@ -79,6 +85,7 @@ class Setting:
     seeds: tuple[int, ...] = (0,)
 
     def target(self, name: str) -> Target:
+        """The target called ``name`` (``StopIteration`` when there is none)."""
         return next(t for t in self.targets if t.name == name)
 
 
@@ -111,12 +118,13 @@ class Cell:
 
     @property
     def key(self) -> str:
+        """The cell's unique name: its fields joined by ``__`` (the cell file's stem)."""
         aug = "aug" if self.augment else "noaug"
-        return "__".join(
-            (self.setting, self.target, self.model, self.precision, f"s{self.seed}", aug, "aligned" if self.aligned else "raw")
-        )
+        aligned = "aligned" if self.aligned else "raw"
+        return "__".join((self.setting, self.target, self.model, self.precision, f"s{self.seed}", aug, aligned))
 
     def identity(self) -> dict:
+        """The key and every field, as the identifying columns of a result row."""
         return {"key": self.key, **asdict(self)}
 
 
@@ -131,6 +139,7 @@ class Job:
 
     @property
     def model(self) -> str:
+        """The model name the job trains."""
         return self.config.model
 
 
@@ -145,11 +154,13 @@ class LatencyOptions:
     max_seconds: float = 5.0
 
     def resolved_threads(self) -> tuple[int, ...]:
+        """The distinct thread counts, sorted, with 0 replaced by the available cores."""
         from cropedge.device.latency import available_threads
 
         return tuple(sorted({t if t > 0 else available_threads() for t in self.threads}))
 
     def to_dict(self) -> dict:
+        """The options with resolved thread counts, as saved with latency results."""
         return {"batches": list(self.batches), "threads": list(self.resolved_threads()), "warmup": self.warmup,
                 "runs": self.runs, "max_seconds": self.max_seconds}
 
@@ -226,8 +237,11 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def shard(jobs: list[Job], k: int, n: int) -> list[Job]:
-    """Shard ``k`` of ``n``: round-robin over jobs sorted by name, so shards differ by at most one
-    job, every cell belongs to exactly one shard, and a job (one training run) is never split."""
+    """Shard ``k`` of ``n``: round-robin over jobs sorted by name.
+
+    Shards differ by at most one job, every cell belongs to exactly one shard, and a job
+    (one training run) is never split.
+    """
     ordered = sorted(jobs, key=lambda j: j.name)
     return [job for i, job in enumerate(ordered) if i % n == k - 1]
 
@@ -236,10 +250,12 @@ def shard(jobs: list[Job], k: int, n: int) -> list[Job]:
 
 
 def cell_path(grid: Path, cell: Cell) -> Path:
+    """Where ``cell``'s result file lives in the grid folder."""
     return grid / "cells" / f"{cell.key}.json"
 
 
 def load_cell(grid: Path, cell: Cell) -> dict | None:
+    """The saved row of ``cell``, or None when it is missing or unreadable."""
     try:
         return json.loads(cell_path(grid, cell).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -316,6 +332,7 @@ class GridSummary:
     rows: list = field(default_factory=list)
 
     def counts(self) -> dict:
+        """The counters of this call by name (everything but the rows)."""
         return {k: getattr(self, k) for k in ("jobs", "cells", "trained", "exported", "evaluated", "skipped")}
 
 
@@ -327,7 +344,7 @@ def run_grid(
     seeds: Iterable[int],
     augment: Iterable[bool] = (True,),
     epochs: int | None = None,
-    export_profile=None,
+    export_profile: DeviceProfile | str | Path | None = None,
     latency: LatencyOptions = LatencyOptions(),
     shard_of: tuple[int, int] = (1, 1),
     retry_failed: bool = False,
@@ -338,7 +355,10 @@ def run_grid(
     Args:
         settings: transfer settings (``settings_from_recipes``).
         out: the grid folder.
-        models, precisions, seeds, augment: the grid's axes (``keras`` rows are always added).
+        models: the grid's model axis.
+        precisions: the grid's precision axis (``keras`` rows are always added).
+        seeds: the grid's seed axis.
+        augment: the grid's augmentation axis (with and / or without).
         epochs: overrides the recipes' training epochs.
         export_profile: ``DeviceProfile`` for export (calibration samples, QAT epochs,
             self-check threshold); default: generic CPU.
@@ -363,7 +383,9 @@ def run_grid(
     jobs = shard(plan(settings, models, precisions, seeds, augment, epochs), *shard_of)
     summary = GridSummary(jobs=len(jobs), cells=sum(len(j.cells) for j in jobs))
     write_json(grid / "grid.json", {
-        "settings": {s.name: {"sources": list(s.train.sources), "targets": [t.name for t in s.targets]} for s in settings},
+        "settings": {
+            s.name: {"sources": list(s.train.sources), "targets": [t.name for t in s.targets]} for s in settings
+        },
         "models": models, "precisions": precisions, "seeds": seeds, "augment": augment,
         "epochs": epochs, "latency": latency.to_dict(), "shard": f"{shard_of[0]}/{shard_of[1]}",
     })
@@ -384,7 +406,9 @@ def run_grid(
 class _Runner:
     """Does one job at a time: train (or reuse), export, time, score; writes one cell per row."""
 
-    def __init__(self, grid: Path, latency: LatencyOptions, export_profile, progress: bool):
+    def __init__(
+        self, grid: Path, latency: LatencyOptions, export_profile: DeviceProfile | str | Path | None, progress: bool
+    ) -> None:
         from cropedge.device.latency import cpu_info
         from cropedge.device.runtime import resolve_interpreter
         from cropedge.versions import package_versions
@@ -435,7 +459,7 @@ class _Runner:
             summary.evaluated += 1
             self.bar.update(1)
 
-    def _train(self, job: Job, run_dir: Path):
+    def _train(self, job: Job, run_dir: Path) -> tuple[Run, int]:
         from cropedge.training.run import Run
 
         try:
@@ -453,21 +477,23 @@ class _Runner:
                  f"{run.meta['validation']['macro_f1']:.3f}")
         return run, 1
 
-    def _epoch_callback(self, job: Job):
+    def _epoch_callback(self, job: Job) -> keras.callbacks.Callback:
         from cropedge.backend import keras
 
         bar, epochs = self.bar, job.config.epochs
 
         class _Epochs(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 f1 = (logs or {}).get("val_macro_f1")
                 bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}" + (f" val F1 {f1:.3f}" if f1 is not None else ""))
 
         return _Epochs()
 
     def _bundles(self, job: Job, run_dir: Path, precisions: list[str]) -> tuple[dict, int]:
-        """{precision: bundle folder, or the exception that stopped its export}, and how many
-        were exported now; finished bundle folders are reused."""
+        """{precision: bundle folder, or the exception that stopped its export}, and how many were exported.
+
+        Finished bundle folders are reused, not exported again.
+        """
         from cropedge.device.bundle import load_bundle
         from cropedge.export.exporter import export_run, get_precision
 
@@ -496,7 +522,7 @@ class _Runner:
 
     # -- one cell --------------------------------------------------------------------
 
-    def _cell(self, job: Job, run, cell: Cell, bundle) -> None:
+    def _cell(self, job: Job, run: Run, cell: Cell, bundle: Path | Exception | None) -> None:
         row = {**cell.identity(), "source": "+".join(job.config.sources), "job": job.name,
                "train_seconds": run.meta.get("train_seconds"), "params": run.meta.get("params"),
                "macs": run.meta.get("macs"), **self.env}
@@ -519,7 +545,7 @@ class _Runner:
             return
         self._write(cell, row, CHECK_FAILED if problems else OK, "; ".join(problems))
 
-    def _lite(self, bundle: Path, row: dict):
+    def _lite(self, bundle: Path, row: dict) -> tuple[LiteModel, list[str]]:
         """The bundle's LiteModel, its size, export check, latency; problems of its checks."""
         from cropedge.device.runtime import LiteModel
 
@@ -555,7 +581,7 @@ class _Runner:
         write_json(path, {"options": options, "bundle": str(bundle), "env": self.env, "stats": stats})
         return stats
 
-    def _target_data(self, job: Job, run, cell: Cell):
+    def _target_data(self, job: Job, run: Run, cell: Cell) -> tuple[Dataset, Setting | None]:
         """The cell's samples and its setting (None for source rows)."""
         if cell.setting == SOURCE_SETTING:
             if self.val is None:
@@ -564,9 +590,12 @@ class _Runner:
         setting = next(s for s in job.settings if s.name == cell.setting)
         return self.regions[(job.config.data, tuple(setting.target(cell.target).regions))], setting
 
-    def _offset(self, run, cell: Cell, setting: Setting | None, dataset) -> dict | None:
-        """Season alignment of an aligned cell, resolved once per run and target (``auto`` is
-        estimated from the target's unlabelled series), so every precision is moved alike."""
+    def _offset(self, run: Run, cell: Cell, setting: Setting | None, dataset: Dataset) -> dict | None:
+        """Season alignment of an aligned cell, resolved once per run and target.
+
+        ``auto`` is estimated from the target's unlabelled series; resolving once moves every
+        precision alike.
+        """
         if not cell.aligned:
             return None
         from cropedge.data.align import resolve_offset
@@ -577,7 +606,9 @@ class _Runner:
             self.offsets[key] = resolve_offset(spec, dataset.x, dataset.bands, run.meta.get("source_ndvi_curve"))
         return self.offsets[key]
 
-    def _score(self, model, dataset, setting: Setting | None, cell: Cell, offset: dict | None) -> dict:
+    def _score(
+        self, model: Run | LiteModel, dataset: Dataset, setting: Setting | None, cell: Cell, offset: dict | None
+    ) -> dict:
         from cropedge.training.evaluate import evaluate_run
 
         if setting is None:
@@ -594,7 +625,7 @@ class _Runner:
     def _write(self, cell: Cell, row: dict, status: str, reason: str, exc: BaseException | None = None,
                announce: bool = True) -> None:
         row.update(status=status, icon=STATUS_ICONS[status], reason=reason,
-                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                   created=datetime.now(UTC).isoformat(timespec="seconds"))
         if exc is not None:
             row["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             if announce:

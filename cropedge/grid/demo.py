@@ -9,9 +9,9 @@ variant runs the same code on less data, fewer epochs and smaller models.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 from cropedge.grid.bench import LatencyOptions
 
@@ -69,9 +69,9 @@ def run_demo(
     Returns:
         ``{"report_html", "report_md", "grid", "data", "ship", "seconds": {step: s}, "counts"}``.
     """
-    from cropedge.grid.bench import run_grid, settings_from_recipes
     from cropedge.data.synthetic import REGIONS, synthesize
     from cropedge.device.profile import DeviceProfile
+    from cropedge.grid.bench import run_grid, settings_from_recipes
     from cropedge.grid.report import build_report
 
     out = Path(out)

@@ -7,11 +7,18 @@ augmentation and a hollow one without, so figures read the same way throughout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cropedge.atomic import atomic_path
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 PRECISION_MARKERS = {"keras": "*", "float32": "o", "float16": "s", "dynamic": "D", "int8": "^", "int8-qat": "v"}
 # float reference dark, float exports blue, quantised exports warm: the drop reads at a glance
@@ -20,7 +27,7 @@ PRECISION_COLOURS = {"keras": "0.35", "float32": "tab:blue", "float16": "lightsk
 DPI = 110
 
 
-def _plt():
+def _plt() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,6 +37,7 @@ def _plt():
 
 
 def model_colours(models: list[str]) -> dict[str, tuple]:
+    """One tab10 colour (RGBA) per model, assigned in sorted name order."""
     plt = _plt()
     cmap = plt.get_cmap("tab10")
     return {m: cmap(i % 10) for i, m in enumerate(sorted(models))}
@@ -67,14 +75,14 @@ def _yerr(stds: list) -> list | None:
     return None if all(v is None for v in stds) else [v or 0 for v in stds]
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     with atomic_path(path) as tmp:  # the temporary name keeps .png, which picks the format
         fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
     _plt().close(fig)
     return path
 
 
-def _panels(n: int, width: float = 4.6, height: float = 3.8):
+def _panels(n: int, width: float = 4.6, height: float = 3.8) -> tuple[Figure, list[Axes]]:
     plt = _plt()
     cols = 2 if n == 4 else min(n, 3)
     rows = -(-n // cols)
@@ -84,7 +92,9 @@ def _panels(n: int, width: float = 4.6, height: float = 3.8):
     return fig, list(axes.flat[:n])
 
 
-def _scatter_panel(ax, variants: list[dict], x_of, colours: dict, budget: float | None) -> None:
+def _scatter_panel(
+    ax: Axes, variants: list[dict], x_of: Callable[[dict], float | None], colours: dict, budget: float | None
+) -> None:
     points = []
     for v in variants:
         x, y = x_of(v), v["f1_mean"]
@@ -98,10 +108,10 @@ def _scatter_panel(ax, variants: list[dict], x_of, colours: dict, budget: float 
         points.append((x, y))
     front = pareto_front(points)
     if len(front) > 1:
-        xs, ys = zip(*front)
+        xs, ys = zip(*front, strict=True)  # (x, y) pairs: always equal lengths
         ax.step(xs, ys, where="post", color="0.4", ls="--", lw=1, label="Pareto front")
     if front:
-        ax.plot(*zip(*front), ls="", marker="o", ms=15, markerfacecolor="none", color="0.4", mew=0.8)
+        ax.plot(*zip(*front, strict=True), ls="", marker="o", ms=15, markerfacecolor="none", color="0.4", mew=0.8)
     if budget is not None:
         ax.axvline(budget, color="crimson", ls=":", lw=1.5)
         ax.text(budget, ax.get_ylim()[0], " budget", color="crimson", va="bottom", ha="left", fontsize=8)
@@ -122,7 +132,8 @@ def accuracy_vs_cost(
     Args:
         panels: (panel title, deployable variant summaries) per panel.
         cost: the variant key plotted on the x axis.
-        xlabel, title: axis label (with unit) and figure title.
+        xlabel: x axis label (with unit).
+        title: figure title.
         path: PNG to write.
         budget: draw the latency budget at this x, if given.
     """
@@ -132,7 +143,7 @@ def accuracy_vs_cost(
     precisions = list(dict.fromkeys(v["precision"] for _, vs in panels for v in vs))
     colours = model_colours(models)
     fig, axes = _panels(len(panels))
-    for ax, (name, variants) in zip(axes, panels):
+    for ax, (name, variants) in zip(axes, panels, strict=True):  # _panels gives one axis per panel
         _scatter_panel(ax, variants, lambda v: v.get(cost), colours, budget)
         ax.set_title(name)
         ax.set_xlabel(xlabel)
@@ -157,7 +168,7 @@ def precision_drop(per_model: list[tuple[str, list[dict]]], precisions: list[str
     plt = _plt()
     fig, axes = plt.subplots(len(per_model), 1, figsize=(11, 3.4 * len(per_model)), squeeze=False)
     width = 0.8 / max(len(precisions), 1)
-    for ax, (model, summaries) in zip(axes[:, 0], per_model):
+    for ax, (model, summaries) in zip(axes[:, 0], per_model, strict=True):  # one row of axes per model
         columns = list(dict.fromkeys((s["setting"], s["target"]) for s in summaries))
         index = {c: i for i, c in enumerate(columns)}
         for j, p in enumerate(precisions):
@@ -176,7 +187,7 @@ def precision_drop(per_model: list[tuple[str, list[dict]]], precisions: list[str
     return _save(fig, path)
 
 
-def _setting_separators(ax, columns: list[tuple[str, str]]) -> None:
+def _setting_separators(ax: Axes, columns: list[tuple[str, str]]) -> None:
     """Vertical lines between settings and the setting's name above its targets."""
     start = 0
     for i in range(1, len(columns) + 1):
@@ -195,13 +206,12 @@ def augmentation_effect(panels: list[tuple[str, list[dict]]], path: Path) -> Pat
         panels: (setting, variant summaries of the Keras float model) per setting.
         path: PNG to write.
     """
-    plt = _plt()
     fig, axes = _panels(len(panels), width=4.4, height=3.6)
     styles = {(False, False): ("no augmentation", "0.75"), (True, False): ("augmentation", "tab:blue"),
               (False, True): ("no augm. + season alignment", "tab:olive"),
               (True, True): ("augm. + season alignment", "tab:green")}
     used = [k for k in styles if any((v["augment"], v["aligned"]) == k for _, vs in panels for v in vs)]
-    for ax, (name, variants) in zip(axes, panels):
+    for ax, (name, variants) in zip(axes, panels, strict=True):  # _panels gives one axis per panel
         models = sorted({v["model"] for v in variants})
         here = [k for k in used if any((v["augment"], v["aligned"]) == k for v in variants)]
         width = 0.8 / max(len(here), 1)
@@ -230,7 +240,8 @@ def confusion(matrix: np.ndarray, classes: list[str], title: str, path: Path) ->
     plt = _plt()
     m = np.asarray(matrix, dtype=np.float64)
     keep = (m.sum(axis=0) + m.sum(axis=1)) > 0  # classes neither present nor predicted say nothing
-    m, classes = m[np.ix_(keep, keep)], [c for c, k in zip(classes, keep) if k]
+    # strict=False keeps the old truncation when a caller's classes and matrix differ in length
+    m, classes = m[np.ix_(keep, keep)], [c for c, k in zip(classes, keep, strict=False) if k]
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 * len(classes) + 2.5, 0.9 * len(classes) + 1.8))
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)

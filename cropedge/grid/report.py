@@ -16,15 +16,19 @@ import base64
 import html
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cropedge.atomic import write_json, write_text
-from cropedge.grid.bench import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, STATUS_ICONS, read_rows
 from cropedge.errors import CropEdgeError
+from cropedge.grid.bench import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, STATUS_ICONS, read_rows
+
+if TYPE_CHECKING:  # annotations only: the profile module is imported where it is used
+    from cropedge.device.profile import DeviceProfile
 
 DEFAULT_PROFILE = "pi4"
 # the paper's settings, from the mildest shift to the hardest; others follow alphabetically
@@ -37,8 +41,11 @@ _STATUS_RANK = {OK: 0, CHECK_FAILED: 1, FAILED: 2}
 
 
 def load_rows(grids: Iterable[str | Path]) -> list[dict]:
-    """Rows of all grid folders; a cell found in several (overlapping shards) keeps its best
-    status, then its newest result."""
+    """Rows of all grid folders, one per cell.
+
+    A cell found in several folders (overlapping shards) keeps its best status, then its
+    newest result.
+    """
     best: dict[str, dict] = {}
     for grid in grids:
         for row in read_rows(grid):
@@ -76,10 +83,11 @@ class Basis:
     profile: dict
 
     def describe(self) -> str:
+        """``batch B, T thread(s)``, for table headers and captions."""
         return f"batch {self.batch}, {self.threads} thread{'s' if self.threads > 1 else ''}"
 
 
-def latency_basis(rows: list[dict], profile) -> Basis:
+def latency_basis(rows: list[dict], profile: DeviceProfile) -> Basis:
     """The measured (batch, threads) closest to the profile's batch size and threads."""
     pairs = {(lat["batch"], lat["threads"]) for r in rows for lat in r.get("latency") or []}
     if not pairs:
@@ -123,8 +131,11 @@ def target_summaries(rows: list[dict]) -> list[dict]:
 
 
 def variant_summaries(rows: list[dict], basis: Basis) -> list[dict]:
-    """One line per (setting, model, precision, augment, aligned): accuracy averaged over the
-    setting's targets per seed, then mean ± std over seeds; size, complexity, latency, statuses."""
+    """One line per (setting, model, precision, augment, aligned), best macro-F1 first per setting.
+
+    Accuracy is averaged over the setting's targets per seed, then mean ± std over seeds;
+    each line also has size, complexity, latency and statuses.
+    """
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["setting"], r["model"], r["precision"], bool(r["augment"]), bool(r["aligned"]))].append(r)
@@ -159,14 +170,19 @@ def variant_summaries(rows: list[dict], basis: Basis) -> list[dict]:
             "deployable": precision != KERAS,
             "all_ok": statuses[OK] == len(rs) and f1_mean is not None,
         })
-    out.sort(key=lambda v: (v["setting"], -(v["f1_mean"] if v["f1_mean"] is not None else -1), v["model"], v["precision"]))
+    out.sort(
+        key=lambda v: (v["setting"], -(v["f1_mean"] if v["f1_mean"] is not None else -1), v["model"], v["precision"])
+    )
     return out
 
 
 def choose_bundle(variants: list[dict], setting: str, budget_ms: float | None, tie: float = TIE_F1) -> dict | None:
-    """The bundle to ship for ``setting``: among deployable variants whose every cell passed and
-    whose latency fits the budget (no budget: all), the fastest of those within ``tie`` macro-F1
-    of the most accurate (a 4x slower model is not worth +0.001)."""
+    """The bundle to ship for ``setting``, or None when no variant qualifies.
+
+    Among deployable variants whose every cell passed and whose latency fits the budget (no
+    budget: all), the fastest of those within ``tie`` macro-F1 of the most accurate (a 4x
+    slower model is not worth +0.001).
+    """
     fitting = [
         v for v in variants
         if v["setting"] == setting and v["deployable"] and v["all_ok"] and v["latency_ms"] is not None
@@ -202,7 +218,7 @@ def build_report(grids: list[str | Path], out: str | Path, profile: str | Path |
     Returns:
         ``{"report_html", "report_md", "report_json", "figures": [...], "ship": {setting: line}}``.
     """
-    from cropedge.device.profile import DeviceProfile, PROFILE_DIR, load_profile
+    from cropedge.device.profile import PROFILE_DIR, DeviceProfile, load_profile
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +242,15 @@ def build_report(grids: list[str | Path], out: str | Path, profile: str | Path |
             "figures": [f for f, _ in figures], "ship": {s: _ship_line(s, v, basis, variants) for s, v in ship.items()}}
 
 
-def _figures(rows, variants, targets, settings, ship, basis: Basis, out: Path) -> list[tuple[Path, str]]:
+def _figures(
+    rows: list[dict],
+    variants: list[dict],
+    targets: list[dict],
+    settings: list[str],
+    ship: dict[str, dict | None],
+    basis: Basis,
+    out: Path,
+) -> list[tuple[Path, str]]:
     from cropedge.grid import figures as rf
 
     figures = []
@@ -275,7 +299,9 @@ def _figures(rows, variants, targets, settings, ship, basis: Basis, out: Path) -
     return figures
 
 
-def _confusion_figure(rows, variants, hardest, shipped, out: Path) -> list[tuple[Path, str]]:
+def _confusion_figure(
+    rows: list[dict], variants: list[dict], hardest: tuple[str, str], shipped: dict | None, out: Path
+) -> list[tuple[Path, str]]:
     from cropedge.grid import figures as rf
 
     setting, target = hardest
@@ -323,7 +349,7 @@ def _ship_line(setting: str, v: dict | None, basis: Basis, variants: list[dict])
 # --- document blocks, rendered to Markdown and HTML -------------------------------------
 
 
-def _fmt(v, digits: int = 3) -> str:
+def _fmt(v: Any, digits: int = 3) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
@@ -331,7 +357,7 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
-def _pm(mean, std) -> str:
+def _pm(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "–"
     return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
@@ -358,7 +384,16 @@ def _variant_table(vs: list[dict], basis: Basis) -> tuple[list[str], list[list[s
     return headers, rows
 
 
-def _document(grids, rows, variants, settings, ship, basis: Basis, device, figures) -> list[tuple]:
+def _document(
+    grids: list[str | Path],
+    rows: list[dict],
+    variants: list[dict],
+    settings: list[str],
+    ship: dict[str, dict | None],
+    basis: Basis,
+    device: DeviceProfile,
+    figures: list[tuple[Path, str]],
+) -> list[tuple]:
     counts = {s: sum(r.get("status") == s for r in rows) for s in (OK, CHECK_FAILED, FAILED)}
     first = next((r for r in rows if r.get("runtime")), rows[0])
     budget = f"{basis.budget_ms:g} ms per invoke" if basis.budget_ms is not None else "no latency budget"
@@ -371,7 +406,8 @@ def _document(grids, rows, variants, settings, ship, basis: Basis, device, figur
               f"{device.threads} threads; compared at the closest measured setting, {basis.describe()}. "
               f"Latency was measured on {first.get('cpu_model', '?')} ({first.get('cores', '?')} cores, "
               f"{first.get('cpu_flags') or 'no SIMD flags read'}) with {first.get('runtime', '?')} "
-              f"{first.get('runtime_version', '')}, not on the device: time the chosen bundle there with firmware_bench."),
+              f"{first.get('runtime_version', '')}, not on the device: "
+              "time the chosen bundle there with firmware_bench."),
         ("h2", "What to ship"),
         ("ul", [_ship_line(s, ship[s], basis, variants) for s in settings]),
         ("h2", "Figures"),
@@ -395,9 +431,12 @@ def _document(grids, rows, variants, settings, ship, basis: Basis, device, figur
     return blocks
 
 
-def grid_table(rows: list[dict], profile=None) -> str:
-    """A plain-text table of a grid for the terminal: one line per setting, model, precision,
-    augmentation and alignment, accuracy mean ± std over seeds and targets."""
+def grid_table(rows: list[dict], profile: DeviceProfile | None = None) -> str:
+    """A plain-text table of a grid for the terminal.
+
+    One line per setting, model, precision, augmentation and alignment, with accuracy
+    mean ± std over seeds and targets.
+    """
     from cropedge.device.profile import DeviceProfile
 
     basis = latency_basis(rows, profile or DeviceProfile())
@@ -408,11 +447,15 @@ def grid_table(rows: list[dict], profile=None) -> str:
               v["precision"], "yes" if v["augment"] else "no", "yes" if v["aligned"] else "no",
               _pm(v["f1_mean"], v["f1_std"]), _pm(v["oa_mean"], v["oa_std"]), _fmt(v["size_kb"], 1),
               _fmt(v["latency_ms"], 3)] for v in sorted(variants, key=lambda v: _setting_rank(v["setting"]))]
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *lines)]
-    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [headers, *lines])
+    # every line has one entry per header, so the zips never cut anything
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *lines, strict=True)]
+    return "\n".join(
+        "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip() for line in [headers, *lines]
+    )
 
 
 def render_markdown(blocks: list[tuple], out: Path) -> str:
+    """The report blocks as Markdown; image paths are written relative to ``out``."""
     lines = []
     for kind, *args in blocks:
         if kind == "h1":

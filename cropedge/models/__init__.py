@@ -46,6 +46,7 @@ class ModelSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Freeze ``defaults`` into a read-only mapping."""
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
 
     def load_builder(self) -> Callable[..., Any]:

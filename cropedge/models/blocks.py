@@ -6,6 +6,8 @@ model built from them can go through ``quantize_model`` unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 from cropedge.backend import keras
 
 
@@ -23,7 +25,7 @@ def batch_norm(name: str) -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
-def softmax_head(x, num_classes: int):
+def softmax_head(x: Any, num_classes: int) -> Any:
     """Dense logits -> softmax probabilities in float32.
 
     The softmax is its own layer with a float32 dtype so that under a

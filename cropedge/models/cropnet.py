@@ -11,6 +11,7 @@ With width 128, depth 4 and 7 classes: 1 036 295 trainable parameters and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cropedge.backend import keras
 from cropedge.errors import CropEdgeError
@@ -24,7 +25,7 @@ def default_dropout(depth: int) -> tuple[float, ...]:
     return (0.2,) + (0.3,) * (depth - 2) + (0.4,)
 
 
-def _conv_bn_relu(x, filters: int, stride: int, block: int, i: int):
+def _conv_bn_relu(x: Any, filters: int, stride: int, block: int, i: int) -> Any:
     if stride == 1:
         padding = "same"
     else:

@@ -9,8 +9,9 @@ MultiHeadAttention or LayerNormalization.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from cropedge.backend import keras
+from cropedge.backend import keras, tf
 from cropedge.errors import CropEdgeError
 from cropedge.models.blocks import softmax_head
 
@@ -19,26 +20,30 @@ from cropedge.models.blocks import softmax_head
 class PositionEmbedding(keras.layers.Layer):
     """Adds a learned ``[T, d]`` embedding to ``[N, T, d]`` tokens."""
 
-    def __init__(self, initializer: str = "random_normal", **kwargs) -> None:
+    def __init__(self, initializer: str = "random_normal", **kwargs: Any) -> None:
+        """Set the embedding initializer; ``kwargs`` go to ``keras.layers.Layer``."""
         super().__init__(**kwargs)
         self.initializer = keras.initializers.get(initializer)
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: tf.TensorShape) -> None:
+        """Create the ``[T, d]`` embedding weight for ``[N, T, d]`` inputs."""
         self.embeddings = self.add_weight(
             name="embeddings", shape=tuple(input_shape[1:]), initializer=self.initializer, trainable=True
         )
         super().build(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        """The tokens plus the position embedding."""
         return inputs + self.embeddings
 
     def get_config(self) -> dict:
+        """The layer config with the serialised initializer, for saving and loading."""
         base_config = super().get_config()
         config = {"initializer": keras.initializers.serialize(self.initializer)}
         return {**base_config, **config}
 
 
-def _encoder_layer(x, d_model: int, heads: int, ff: int, dropout: float, i: int):
+def _encoder_layer(x: Any, d_model: int, heads: int, ff: int, dropout: float, i: int) -> Any:
     h = keras.layers.LayerNormalization(epsilon=1e-5, name=f"enc{i}_ln1")(x)
     h = keras.layers.MultiHeadAttention(heads, d_model // heads, dropout=dropout, name=f"enc{i}_mha")(h, h)
     h = keras.layers.Dropout(dropout, name=f"enc{i}_drop1")(h)

@@ -62,6 +62,7 @@ class AugmentConfig:
     band_offset_sigma: float = 0.0
 
     def __post_init__(self) -> None:
+        """Reject probabilities outside 0..1, negative strengths and warp curves under 2 knots."""
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name.endswith("_p") and not 0.0 <= value <= 1.0:
@@ -78,12 +79,14 @@ class AugmentConfig:
 
     @property
     def enabled(self) -> bool:
+        """Whether any augmentation is on with a probability above 0."""
         return any(
             (self.time_shift and self.time_shift_p > 0, self.time_scale and self.time_scale_p > 0,
              self.magnitude_warp and self.magnitude_warp_p > 0, self.band_scale and self.band_scale_p > 0)
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """All settings as a plain dict (the inverse of ``from_dict``)."""
         return asdict(self)
 
     @classmethod
@@ -122,8 +125,9 @@ def resample_window(x_year: tf.Tensor, start_days: tf.Tensor, end_days: tf.Tenso
 
     Args:
         x_year: [B, bands, 73] float32.
-        start_days, end_days: [B] offsets in days added to the window's first and last
-            step (positive = later in the year). Ends are clamped to the year grid.
+        start_days: [B] offsets in days added to the window's first step (positive = later
+            in the year), clamped to the year grid.
+        end_days: [B] offsets in days added to the window's last step, clamped alike.
         window: the model window.
 
     Returns:
@@ -152,8 +156,10 @@ def time_shift_batch(x_year: tf.Tensor, shift_days: tf.Tensor, window: Window) -
 
 
 def warp_matrix(knots: int, length: int) -> np.ndarray:
-    """[length, knots] matrix M with ``curve = M @ knot_values``: a natural cubic spline
-    through ``knots`` evenly spaced knots, evaluated at every step of the window.
+    """[length, knots] matrix M with ``curve = M @ knot_values``.
+
+    M evaluates a natural cubic spline through ``knots`` evenly spaced knots at every step
+    of the window.
     """
     xk = np.linspace(0.0, length - 1.0, knots)
     # the spline is linear in the knot values: splining the identity gives one column per knot

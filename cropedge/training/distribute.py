@@ -53,7 +53,10 @@ def describe(strategy: tf.distribute.Strategy) -> dict:
     """What the run used, for run.json: strategy name, replicas, workers, device kind."""
     cfg = _tf_config()
     # by the public names (MultiWorkerMirroredStrategy's class calls itself CollectiveAllReduceStrategy)
-    kinds = {"MultiWorkerMirroredStrategy": tf.distribute.MultiWorkerMirroredStrategy, "MirroredStrategy": tf.distribute.MirroredStrategy}
+    kinds = {
+        "MultiWorkerMirroredStrategy": tf.distribute.MultiWorkerMirroredStrategy,
+        "MirroredStrategy": tf.distribute.MirroredStrategy,
+    }
     name = next((n for n, k in kinds.items() if isinstance(strategy, k)), "default")
     return {
         "strategy": name,

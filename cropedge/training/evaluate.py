@@ -53,10 +53,14 @@ def map_target_labels(dataset: Dataset, classes: Sequence[str]) -> tuple[np.ndar
 def remap_unknown_to_other(pred: np.ndarray, classes: Sequence[str], crops: Sequence[str]) -> np.ndarray:
     """Predictions of classes outside ``crops`` (and not ``other``) become ``other``."""
     if OTHER not in classes:
-        raise CropEdgeError(f"mapping predictions to {OTHER!r} needs a model with an {OTHER!r} class (it has {', '.join(classes)})")
+        raise CropEdgeError(
+            f"mapping predictions to {OTHER!r} needs a model with an {OTHER!r} class (it has {', '.join(classes)})"
+        )
     unknown = [c for c in crops if c not in classes]
     if unknown:
-        raise CropEdgeError(f"target crop set names {', '.join(unknown)}, which the model does not know ({', '.join(classes)})")
+        raise CropEdgeError(
+            f"target crop set names {', '.join(unknown)}, which the model does not know ({', '.join(classes)})"
+        )
     keep = np.array([c in crops or c == OTHER for c in classes])
     return np.where(keep[pred], pred, list(classes).index(OTHER))
 

@@ -105,6 +105,7 @@ class TrainConfig:
     data_options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Normalise sources, window and season offset after construction."""
         # lists from JSON / TOML become tuples so that equal configs compare equal
         object.__setattr__(self, "sources", tuple(str(s) for s in self.sources))
         object.__setattr__(self, "window", tuple(int(d) for d in self.window))
@@ -133,17 +134,22 @@ class TrainConfig:
 
     @property
     def model_window(self) -> Window:
+        """The training window as a ``Window`` (first and last day of year)."""
         return Window(*self.window)
 
     def to_dict(self) -> dict:
+        """All settings as a plain dict (the inverse of ``from_dict``)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        """Build from a dict of settings; unknown keys raise ``CropEdgeError``."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise CropEdgeError(f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+            raise CropEdgeError(
+                f"unknown training setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
         return cls(**d)
 
 
@@ -191,7 +197,8 @@ def load_recipe(path: str | Path) -> Recipe:
     evaluation = doc.get("eval", {})
     _check(evaluation, _EVAL, path, "eval.")
     seeds = tuple(doc.get("seeds", [0]))
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds) or len(set(seeds)) != len(seeds):
+    integers = all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    if not seeds or not integers or len(set(seeds)) != len(seeds):
         raise CropEdgeError(f"recipe {path}: 'seeds' must be a list of distinct integers")
 
     config = TrainConfig(

@@ -57,6 +57,7 @@ class Run:
     """
 
     def __init__(self, run_dir: str | Path) -> None:
+        """Open ``run_dir`` and read its metadata; see the class docstring."""
         self.path = Path(run_dir)
         meta_path = self.path / RUN_JSON
         if not meta_path.is_file():
@@ -70,26 +71,32 @@ class Run:
             raise CropEdgeError(f"{self.path} is not finished: run the same train command again to resume it")
 
     def __repr__(self) -> str:
+        """The run folder and model name."""
         return f"Run({str(self.path)!r}, model={self.meta['model']!r})"
 
     @property
     def window(self) -> Window:
+        """The model window the run was trained on."""
         return Window.from_dict(self.meta["window"])
 
     @property
     def stats(self) -> BandStats:
+        """The per-band normalisation statistics saved with the run."""
         return BandStats.from_dict(self.meta["normalization"])
 
     @property
     def classes(self) -> tuple[str, ...]:
+        """The model's class names, in output order."""
         return tuple(self.meta["classes"])
 
     @property
     def bands(self) -> tuple[str, ...]:
+        """The input bands, in the order the model expects."""
         return tuple(self.meta["bands"])
 
     @property
     def season_offset_days(self) -> float:
+        """The common season offset (days) the run applied; 0 when none."""
         return float(self.meta.get("season_offset_days", 0.0))
 
     @property
@@ -99,6 +106,7 @@ class Run:
 
     @property
     def is_sklearn(self) -> bool:
+        """Whether the run holds a scikit-learn model and no Keras one."""
         return (self.path / SKLEARN_MODEL).is_file() and not (self.path / KERAS_MODEL).is_file()
 
     @cached_property
@@ -128,13 +136,16 @@ class Run:
         return load_regions(self.meta["data"], list(self.meta["sources"]), **data_options)
 
     def split(self) -> dict[str, np.ndarray]:
+        """The train / validation indices into ``source_data()``, from ``split.npz``."""
         with np.load(self.path / SPLIT_NPZ) as z:
             return {"train_idx": z["train_idx"], "val_idx": z["val_idx"]}
 
     def train_data(self) -> Dataset:
+        """The training part of the source data."""
         return self.source_data().subset(self.split()["train_idx"])
 
     def val_data(self) -> Dataset:
+        """The validation part of the source data."""
         return self.source_data().subset(self.split()["val_idx"])
 
     def check_dataset(self, dataset: Dataset) -> None:
@@ -151,8 +162,9 @@ class Run:
             )
 
     def source_offsets(self, dataset: Dataset) -> np.ndarray:
-        """Per-sample season offset (days) the run applied to its source regions; the run's
-        common offset for samples of other regions.
+        """Per-sample season offset (days) the run applied to its source regions.
+
+        Samples of other regions get the run's common offset.
         """
         per_region = self.meta.get("source_season_offsets") or {}
         out = np.full(len(dataset), self.season_offset_days, dtype=np.float64)

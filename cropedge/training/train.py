@@ -73,7 +73,10 @@ def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.
         n_val = max(int(round(len(idx) * val_fraction)), 1) if len(idx) > 1 else 0
         val.append(idx[:n_val])
         train.append(idx[n_val:])
-    return (np.sort(np.concatenate(train or [[]])).astype(np.int64), np.sort(np.concatenate(val or [[]])).astype(np.int64))
+    return (
+        np.sort(np.concatenate(train or [[]])).astype(np.int64),
+        np.sort(np.concatenate(val or [[]])).astype(np.int64),
+    )
 
 
 def balanced_class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -193,7 +196,9 @@ def train_seeds(
         raise CropEdgeError(f"seeds must be distinct and at least one, got {list(seeds)}")
     strategy = strategy or select_strategy()
     out = Path(out_dir)
-    dirs = [train_run(replace(config, seed=int(s)), out / f"seed-{s}", verbose=verbose, strategy=strategy) for s in seeds]
+    dirs = [
+        train_run(replace(config, seed=int(s)), out / f"seed-{s}", verbose=verbose, strategy=strategy) for s in seeds
+    ]
     if is_chief():
         write_json(out / SUMMARY_JSON, summarise_validation(dirs))
     return out
@@ -331,7 +336,9 @@ def _fit_sklearn(config: TrainConfig, out: Path, parts: _Parts) -> _Fitted:
 
     from cropedge.models.forest import flatten_features
 
-    model = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, seed=config.seed, **config.model_options)
+    model = get_model(
+        config.model, len(parts.classes), input_shape=parts.input_shape, seed=config.seed, **config.model_options
+    )
     model.fit(flatten_features(parts.prepared(parts.train_idx)), parts.y[parts.train_idx])
     with atomic_path(out / SKLEARN_MODEL) as tmp:
         joblib.dump(model, tmp)
@@ -359,7 +366,9 @@ def _fit_keras(
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
         )
-    best = BestMacroF1(parts.prepared(parts.val_idx), parts.y[parts.val_idx], parts.classes, out / BACKUP_DIR, write=is_chief())
+    best = BestMacroF1(
+        parts.prepared(parts.val_idx), parts.y[parts.val_idx], parts.classes, out / BACKUP_DIR, write=is_chief()
+    )
     dataset = _train_dataset(config, parts)
     for _ in range(_epochs_backed_up(out)):
         # each new iterator advances the seeded shuffle and augmentation streams, as each epoch
@@ -423,15 +432,18 @@ def _train_dataset(config: TrainConfig, parts: _Parts) -> tf.data.Dataset:
 
 
 def run_train_dataset(run: Any) -> tf.data.Dataset:
-    """A finished run's own training pipeline rebuilt from its folder (same split, season
-    offsets, statistics, augmentation, batch size and seed), to fine-tune the trained model
-    further: quantization-aware training in ``cropedge.export.exporter``.
+    """A finished run's own training pipeline, rebuilt from its folder.
+
+    Same split, season offsets, statistics, augmentation, batch size and seed, to fine-tune
+    the trained model further: quantization-aware training in ``cropedge.export.exporter``.
     """
     config = TrainConfig.from_dict(run.config)
     source = run.source_data()
     x = shift_samples(source.x, run.source_offsets(source))
     split = run.split()
-    parts = _Parts(x, relabel(source, run.classes), split["train_idx"], split["val_idx"], run.window, run.stats, run.classes)
+    parts = _Parts(
+        x, relabel(source, run.classes), split["train_idx"], split["val_idx"], run.window, run.stats, run.classes
+    )
     return _train_dataset(config, parts)
 
 
@@ -464,6 +476,16 @@ class BestMacroF1(keras.callbacks.Callback):
         batch_size: int = 1024,
         write: bool = True,
     ) -> None:
+        """Set up scoring of one validation split.
+
+        Args:
+            x_val: Prepared validation inputs.
+            y_val: Validation labels (class indices).
+            classes: Class names, in model output order.
+            state_dir: Folder for the history and best weights (the run's backup folder).
+            batch_size: Batch size of the validation forward passes.
+            write: Whether this process writes the state (the chief only, in multi-worker runs).
+        """
         super().__init__()
         self.x_val, self.y_val, self.classes = x_val, y_val, tuple(classes)
         self.state_dir, self.batch_size, self.write = Path(state_dir), batch_size, write
@@ -481,6 +503,7 @@ class BestMacroF1(keras.callbacks.Callback):
         return self._best_weights
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Build the forward pass and restore the best-so-far state of an interrupted run."""
         # a plain forward pass on this process's copy of the weights: no collective ops,
         # so every worker of a multi-worker run can score on its own
         self._forward = tf.function(lambda x: self.model(x, training=False))
@@ -491,9 +514,13 @@ class BestMacroF1(keras.callbacks.Callback):
             self.best_score, self.best_report = saved["best_score"], saved["best_report"]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Score the validation split, add ``val_*`` metrics to ``logs`` and save the state."""
         logs = logs if logs is not None else {}
         probs = np.concatenate(
-            [self._forward(self.x_val[i : i + self.batch_size]).numpy() for i in range(0, len(self.x_val), self.batch_size)]
+            [
+                self._forward(self.x_val[i : i + self.batch_size]).numpy()
+                for i in range(0, len(self.x_val), self.batch_size)
+            ]
         )
         report = classification_report(self.y_val, probs.argmax(axis=1), self.classes)
         for k in VAL_METRICS:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cropedge.cli import cli
+from cropedge.errors import CropEdgeError
 from cropedge.grid.bench import (
     CHECK_FAILED,
     FAILED,
@@ -30,8 +32,6 @@ from cropedge.grid.bench import (
     settings_from_recipes,
     shard,
 )
-from cropedge.cli import cli
-from cropedge.errors import CropEdgeError
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = [REPO / "training" / "cross_country.toml", REPO / "training" / "cross_hemisphere.toml"]

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from cropedge.grid.bench import CHECK_FAILED, OK
 from cropedge.cli import cli
+from cropedge.grid.bench import CHECK_FAILED, OK
 from cropedge.grid.demo import QUICK, RECIPES, run_demo
 
 # the quick demo shrunk further; the CLI call below asks for exactly this with its knobs

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cropedge.grid.bench import KERAS, LatencyOptions, read_rows, run_grid, settings_from_recipes
 from cropedge.cli import cli
-from cropedge.errors import CropEdgeError
 from cropedge.device.profile import DeviceProfile
+from cropedge.errors import CropEdgeError
+from cropedge.grid.bench import KERAS, LatencyOptions, read_rows, run_grid, settings_from_recipes
+from cropedge.grid.figures import pareto_front
 from cropedge.grid.report import (
     build_report,
     choose_bundle,
@@ -21,7 +22,6 @@ from cropedge.grid.report import (
     load_rows,
     variant_summaries,
 )
-from cropedge.grid.figures import pareto_front
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = ("accuracy_vs_latency.png", "accuracy_vs_size.png", "precision_drop.png", "augmentation.png", "confusion.png")

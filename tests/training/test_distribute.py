@@ -127,7 +127,11 @@ def test_one_device_gets_the_default_strategy() -> None:
 
 
 def test_bad_tf_config_is_a_user_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    for bad in ("{not json", '{"cluster": {"worker": ["a:1"]}}', '{"cluster": {}, "task": {"type": "worker", "index": 0}}'):
+    for bad in (
+        "{not json",
+        '{"cluster": {"worker": ["a:1"]}}',
+        '{"cluster": {}, "task": {"type": "worker", "index": 0}}',
+    ):
         monkeypatch.setenv("TF_CONFIG", bad)
         with pytest.raises(CropEdgeError, match="TF_CONFIG"):
             select_strategy()

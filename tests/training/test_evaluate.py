@@ -170,7 +170,9 @@ crops = ["corn", "soybeans"]
     assert arg["map_unknown_to_other"]["crops"] == ["corn", "soybeans"]
     assert targets["BEL"]["seeds"]["1"]["map_unknown_to_other"]["crops"] is None
     # a command-line option overrides the recipe
-    result = runner.invoke(cli, ["eval", str(out), "--config", str(recipe), "--target", "ARG", "--season-offset", "0", "--json"])
+    result = runner.invoke(
+        cli, ["eval", str(out), "--config", str(recipe), "--target", "ARG", "--season-offset", "0", "--json"]
+    )
     assert json.loads(result.output)["targets"]["ARG"]["seeds"]["0"]["season_alignment"]["days"] == 0.0
 
 

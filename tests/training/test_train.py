@@ -299,5 +299,7 @@ def test_cli_refuses_bad_arguments(data_dir: Path, tmp_path: Path, args: list[st
 
 
 def test_cli_refuses_a_missing_data_folder(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path / "nope"), "--source", "FRA", "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(tmp_path / "nope"), "--source", "FRA", "--out", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2 and "does not exist" in result.output
