@@ -18,7 +18,7 @@ import dataclasses
 import math
 import types
 import typing
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeGuard
 
 from cropedge.errors import CropEdgeError
 
@@ -95,7 +95,7 @@ def _kind(value: Any) -> str:
         type(value), "a number")
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

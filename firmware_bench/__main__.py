@@ -84,21 +84,23 @@ def main(
                 rows.append(measure(bundle, t, b, runs, warmup, max_seconds, x_year))
         if dataset is not None:
             scores[str(bundle)] = accuracy(bundle, dataset, max(batches))
+    info = machine()
     result = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cropedge": __version__,
-        "machine": machine(),
+        "machine": info,
         "settings": {"threads": thread_counts, "batch": batches, "runs": runs, "warmup": warmup,
                      "max_seconds": max_seconds, "data": None if data is None else str(data)},
         "results": rows,
         "accuracy": scores,
     }
     write_json(json_path, result)
-    m = result["machine"]
-    click.echo(f"{m['cpu_model']} ({m['machine']}, {m['cores']} cores; {m['cpu_flags'] or 'no SIMD flags read'})")
+    click.echo(
+        f"{info['cpu_model']} ({info['machine']}, {info['cores']} cores; {info['cpu_flags'] or 'no SIMD flags read'})"
+    )
     click.echo(_table(rows))
-    for bundle, s in scores.items():
-        click.echo(f"{bundle}: OA {s['oa']:.3f}, macro-F1 {s['macro_f1']:.3f} on {s['n']} labelled samples")
+    for name, s in scores.items():
+        click.echo(f"{name}: OA {s['oa']:.3f}, macro-F1 {s['macro_f1']:.3f} on {s['n']} labelled samples")
     click.echo(f"-> {json_path}")
 
 

@@ -184,7 +184,8 @@ def to_year_dataset(
     else:
         y, classes = encode_labels(labels, classes, source)
     ds = Dataset(
-        x=x, y=y, classes=classes, bands=tuple(bands), region=region, ids=ids, source=source,
+        x=x, y=y, classes=classes, bands=tuple(bands), region=np.asarray(region),
+        ids=None if ids is None else np.asarray(ids), source=source,
         ignored=ignored, notes=tuple(notes), observed_doy=observed_doy,
     ).clean()  # fmt: skip
     if len(ds) == 0:

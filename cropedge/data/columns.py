@@ -65,7 +65,7 @@ def parse_bands(names: str | Sequence[str]) -> tuple[str, ...]:
 class _Key:
     band: str | None
     kind: str  # "index", "date", "doy"
-    value: object
+    value: int | float | np.datetime64  # one kind per table: compared only with its own kind
 
 
 def _parse(name: str) -> _Key | None:
@@ -93,7 +93,7 @@ def _date(match: re.Match, text: str) -> np.datetime64:
         raise CropEdgeError(f"'{text}': {match.group(0)} is not a calendar date") from None
 
 
-def parse_dates(values: Sequence[str], what: str) -> np.ndarray:
+def parse_dates(values: Sequence[str] | np.ndarray, what: str) -> np.ndarray:
     """Date text (``2023-04-01``, ``2023-04-01T10:30:00Z``, ``20230401``, ``2023/04/01``) -> datetime64[D]."""
     distinct, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
     out = []
@@ -214,7 +214,7 @@ def _named(
     if len(kinds) > 1:
         raise CropEdgeError(f"{what}: band columns mix {' and '.join(sorted(kinds))} time steps; use one kind")
     kind = kinds.pop()
-    present = {k.band for _, k in named}
+    present = {k.band for _, k in named if k.band is not None}  # all of them: named columns have a band
     keep = wanted or tuple(b for b in S2_BANDS if b in present)
     missing = [b for b in keep if b not in present]
     if missing or not keep:

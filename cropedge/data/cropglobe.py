@@ -86,9 +86,10 @@ def from_arrays(
             "add a 'bands' array naming them"
         )
     doy = np.asarray(arrays["doy"], dtype=np.float64) if "doy" in arrays else evenly_spaced_doy(x.shape[2])
-    labels = _pick(arrays, LABEL_KEYS)
-    if labels is not None and labels.dtype.kind in "SUO":
-        labels, label_classes = _strings(labels), None  # names: their own class list
+    picked = _pick(arrays, LABEL_KEYS)
+    labels: np.ndarray | list[str] | None = picked
+    if picked is not None and picked.dtype.kind in "SUO":
+        labels, label_classes = _strings(picked), None  # names: their own class list
     else:
         label_classes = _strings(arrays["classes"]) if "classes" in arrays else classes or CROPGLOBE_CLASSES
     region = [r or path.stem for r in _strings(arrays["region"])] if "region" in arrays else [path.stem] * len(x)

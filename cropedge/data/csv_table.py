@@ -16,9 +16,10 @@ Empty cells and ``NA``/``nan``/``null`` are missing observations, filled like an
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from cropedge.data.columns import (
 )
 from cropedge.data.dataset import Dataset
 from cropedge.errors import CropEdgeError
+
+if TYPE_CHECKING:
+    from _csv import Reader  # csv.reader's type (_csv.reader at run time, not importable under this name)
 
 _DELIMITERS = ",;\t|"
 _MISSING = ("", "na", "n/a", "nan", "null", "none", "-")
@@ -103,7 +107,7 @@ _Table = tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray, list[str]]
 
 
 def _read_wide(
-    path: Path, reader: Iterator[list[str]], header: list[str], others: list[int], bands: _Bands,
+    path: Path, reader: Reader, header: list[str], others: list[int], bands: _Bands,
     layout: str | None, year: int | None,
 ) -> _Table:  # fmt: skip
     """One row per sample -> (x [N, bands, T], doy, bands, [N, others] strings, notes)."""
@@ -113,7 +117,7 @@ def _read_wide(
 
 
 def _read_long(
-    path: Path, reader: Iterator[list[str]], header: list[str], roles: dict[str, int | None], bands: _Bands,
+    path: Path, reader: Reader, header: list[str], roles: dict[str, int | None], bands: _Bands,
     layout: str | None, year: int | None,
 ) -> _Table:  # fmt: skip
     """One row per sample and date -> (x [N, bands, D], doy, bands, [N, others] strings, notes)."""
@@ -123,6 +127,7 @@ def _read_long(
         raise CropEdgeError(f"{path}: long table without a sample id column (id, sample_id, ...); give --id-col")
     band_names, band_pos = find_band_columns(header, bands, str(path))
     time = find_column(header, None, "time")
+    assert time is not None, "is_long_table found the time column"
     others = [i for i in roles.values() if i is not None]
     values, meta = _read_rows(path, reader, header, np.array(band_pos), [*others, time])
     dates = parse_dates(meta[:, -1], f"{path}: column {header[time]}")
@@ -132,7 +137,7 @@ def _read_long(
 
 
 def _read_rows(
-    path: Path, reader: Iterator[list[str]], header: list[str], columns: np.ndarray, others: list[int]
+    path: Path, reader: Reader, header: list[str], columns: np.ndarray, others: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """All data rows -> (float32 values at ``columns`` [N, *columns.shape], [N, len(others)] strings)."""
     blocks, rows, lines = [], [], []

@@ -81,17 +81,24 @@ class Dataset:
             if values.shape != (n,):
                 raise CropEdgeError(f"{self.source or 'data'}: {n} samples but {values.size} {name} entries")
 
+    def _meta(self) -> tuple[np.ndarray, np.ndarray]:
+        """``region`` and ``ids``: always arrays once ``__post_init__`` has run."""
+        assert self.region is not None and self.ids is not None, "set by __post_init__"
+        return self.region, self.ids
+
     def __len__(self) -> int:
         """Return the number of samples."""
         return len(self.y)
 
     def subset(self, idx: np.ndarray) -> Dataset:
         """Samples at ``idx`` (indices or boolean mask); counts of filled/dropped are kept."""
-        return replace(self, x=self.x[idx], y=self.y[idx], region=self.region[idx], ids=self.ids[idx])
+        region, ids = self._meta()
+        return replace(self, x=self.x[idx], y=self.y[idx], region=region[idx], ids=ids[idx])
 
     def regions(self) -> list[str]:
         """Return the distinct region names, sorted."""
-        return sorted(set(self.region.tolist()))
+        region, _ = self._meta()
+        return sorted(set(region.tolist()))
 
     def select_regions(self, names: list[str] | tuple[str, ...]) -> Dataset:
         """Return the samples of regions ``names``; a region not in the data is an error."""
@@ -101,7 +108,8 @@ class Dataset:
             raise CropEdgeError(
                 f"region(s) {', '.join(missing)} not in the data (it has: {', '.join(known) or 'none'})"
             )
-        return self.subset(np.isin(self.region, list(names)))
+        region, _ = self._meta()
+        return self.subset(np.isin(region, list(names)))
 
     def class_counts(self) -> dict[str, int]:
         """Return the number of labelled samples of each class (unlabelled ones not counted)."""
@@ -128,6 +136,7 @@ class Dataset:
 
     def save_npz(self, path: str | Path) -> None:
         """Write in CropGlobe form (``fea``, ``lbl``) plus the metadata cropedge keeps, atomically."""
+        region, ids = self._meta()
         with atomic_path(path, suffix=".npz") as tmp:
             _savez_fixed_dates(
                 tmp,
@@ -136,8 +145,8 @@ class Dataset:
                 classes=np.array(self.classes),
                 bands=np.array(self.bands),
                 doy=self.doy,
-                region=self.region,
-                ids=self.ids,
+                region=region,
+                ids=ids,
             )
 
 

@@ -16,6 +16,7 @@ from cropedge.data.dataset import Dataset
 def summarize(ds: Dataset) -> dict[str, Any]:
     """Plain-JSON summary of ``ds``."""
     labelled = ds.y >= 0
+    assert ds.region is not None, "set by Dataset.__post_init__"
     regions, counts = np.unique(ds.region, return_counts=True)
     step = float(np.median(np.diff(ds.doy))) if len(ds.doy) > 1 else 0.0
     return {

@@ -105,6 +105,7 @@ def group_regions(ds: Dataset, groups: Mapping[str, Sequence[str]]) -> Dataset:
         raise CropEdgeError(
             f"region(s) {', '.join(missing)} to group are not in the data (it has: {', '.join(ds.regions())})"
         )
+    assert ds.region is not None, "set by Dataset.__post_init__"
     return replace(ds, region=np.array([lookup.get(r, r) for r in ds.region.tolist()]))
 
 

@@ -22,7 +22,7 @@ class BandStats:
     @classmethod
     def fit(cls, x: np.ndarray) -> BandStats:
         """Statistics over samples and time for each band of [N, bands, T]."""
-        mean = np.nanmean(x, axis=(0, 2), dtype=np.float64)
+        mean = np.asarray(np.nanmean(x, axis=(0, 2), dtype=np.float64))  # an array: axis is given
         std = np.nanstd(x, axis=(0, 2), dtype=np.float64)
         std = np.where(std > 1e-6, std, 1.0)
         return cls(tuple(float(v) for v in mean), tuple(float(v) for v in std))

@@ -196,13 +196,15 @@ def _logistic(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
 
 
-def _bump(t: np.ndarray, x0: np.ndarray, x1: np.ndarray, x2: np.ndarray, x3: np.ndarray) -> np.ndarray:
+def _bump(
+    t: np.ndarray, x0: np.ndarray, x1: np.ndarray | float, x2: np.ndarray, x3: np.ndarray | float
+) -> np.ndarray:
     """s((t-x0)/x1) - s((t-x2)/x3), summed over the neighbouring years so it wraps the year."""
-    out = 0.0
+    out: np.ndarray | float = 0.0
     for k in (-1.0, 0.0, 1.0):
         tk = t + k * YEAR_DAYS
         out = out + _logistic((tk - x0) / x1) - _logistic((tk - x2) / x3)
-    return out
+    return np.asarray(out)  # already an array (t is one): asarray only tells the type
 
 
 def _profile_samples(
@@ -227,6 +229,7 @@ def _profile_samples(
             main = (x0, x2, amp)
     green = np.clip(green, 0.0, 1.0)
 
+    assert main is not None, "every profile has a season"
     x0, x2, amp = main
     harvest = x2 + profile.residue_days * region.season_stretch * rng.lognormal(0, 0.2 * jitter, col)
     residue = np.clip(profile.residue * amp * _bump(t, x2, 6.0, harvest, 4.0), 0.0, None)

@@ -84,13 +84,17 @@ def read_parquet(
     others = [i for i in roles.values() if i is not None]
     if is_long_table(names, others):
         time = find_column(names, None, "time")
+        assert time is not None, "is_long_table found the time column"
         x, doy, band_names, first_rows, notes = _read_long(table, time, roles["id"], others, bands, year)
     else:
         x, doy, band_names, notes = _read_wide(table, others, bands, year, nodata)
         first_rows = None
     meta = {role: None if i is None else table.strings(i, first_rows) for role, i in roles.items()}
+    labels: np.ndarray | None
     if code:
-        labels, label_classes, keep, label_notes = _legend_labels(meta["label"], legend, legend_file, table.path)
+        codes = meta["label"]
+        assert codes is not None, "the ewoc_code column was read"
+        labels, label_classes, keep, label_notes = _legend_labels(codes, legend, legend_file, table.path)
     elif legend is not None:
         raise CropEdgeError(f"{what}: --legend maps {CODE_COLUMN} labels; there are none here (or --label-col is set)")
     else:
@@ -180,9 +184,10 @@ def _read_wide(
     span = [table.names.index(n) if n in table.names else None for n in ("start_date", "end_date")]
     table.load([*features.columns.ravel(), *others, *span])
     x = np.stack([table.floats(i) for i in features.columns.ravel()], axis=1).reshape(-1, *features.columns.shape)
-    if None in span or features.dates is not None:
+    start_col, end_col = span
+    if start_col is None or end_col is None or features.dates is not None:
         return x, features.doy, features.bands, [f"wide table: {features.note}"]
-    start, end = (table.dates(i) for i in span)
+    start, end = table.dates(start_col), table.dates(end_col)
     try:
         year_x, kind = _span_to_year_grid(x, start, end, nodata)
     except CropEdgeError as exc:  # say which file
