@@ -11,6 +11,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NoReturn
 
 from cropedge.errors import CropEdgeError
 
@@ -138,7 +139,7 @@ def _flatten(doc: dict, path: Path) -> dict:
 
 
 def _validate(p: DeviceProfile) -> None:
-    def fail(msg: str) -> None:
+    def fail(msg: str) -> NoReturn:
         raise CropEdgeError(f"{p.path}: {msg}")
 
     if p.target not in TARGETS:
@@ -150,13 +151,12 @@ def _validate(p: DeviceProfile) -> None:
         fail(f"agreement_threshold is a fraction in 0..1, got {p.agreement_threshold}")
     if p.latency_budget_ms is not None and p.latency_budget_ms <= 0:
         fail(f"latency_budget_ms must be positive, got {p.latency_budget_ms}")
-    budgets = (p.arena_budget_bytes, p.flash_budget_bytes)
     if p.target == "mcu":
-        if None in budgets:
+        if p.arena_budget_bytes is None or p.flash_budget_bytes is None:
             fail("an mcu profile needs [mcu] arena_budget_bytes and flash_budget_bytes")
-        if min(budgets) < 1:
+        elif min(p.arena_budget_bytes, p.flash_budget_bytes) < 1:
             fail("[mcu] budgets must be positive byte counts")
         if p.batch_size != 1:
             fail("TensorFlow Lite Micro runs one sample per invoke: set [runtime] batch_size = 1")
-    elif budgets != (None, None):
+    elif (p.arena_budget_bytes, p.flash_budget_bytes) != (None, None):
         fail("[mcu] budgets only apply to target = \"mcu\"")
