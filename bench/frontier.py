@@ -79,13 +79,13 @@ def frontier(ctx: Context) -> dict:
             continue
         run_dir = fixtures.trained_run(ctx, name) if ctx.quick else fixtures.trained_run(ctx, name, **FRONTIER)
         b = fixtures.bundles(ctx, run_dir, ("int8",))["int8"]
-        meta = load_bundle(b).meta
+        meta = load_bundle(b).metadata
         calls[name] = invoker(model_bytes(b), prepared_samples(run_dir, 1), 1)
-        row["int8_bytes"] = int(meta["model_bytes"])
+        row["int8_bytes"] = meta.model_bytes
         if not ctx.quick:
-            row["val_f1"] = float(Run(run_dir).meta["validation"]["macro_f1"])
+            row["val_f1"] = Run(run_dir).record.validation.macro_f1
             row.update(target_scores(ctx, run_dir))
-            row["int8_agreement"] = (meta.get("self_check") or {}).get("agreement")
+            row["int8_agreement"] = (meta.self_check or {}).get("agreement")
     lat = interleaved(calls, batch=1, threads=1, rounds=3 if ctx.quick else 5, calls_per_round=20)
     for row in rows:
         if row["model"] in lat:

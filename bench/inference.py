@@ -16,7 +16,7 @@ import numpy as np
 
 from bench import fixtures
 from bench.context import Context
-from bench.results import ratio
+from bench.results import Skip, ratio
 from bench.stack import STACK_DOY
 from bench.timing import interleaved
 
@@ -148,8 +148,9 @@ def throughput(ctx: Context) -> dict:
     run_dir, b = _reference_bundles(ctx)
     from cropedge.device.bundle import load_bundle
 
-    meta = load_bundle(b["int8"]).meta
-    macs = int(meta["macs"])
+    macs = load_bundle(b["int8"]).metadata.macs
+    if macs is None:
+        raise Skip("the int8 bundle records no MACs")
     batch = 64 if ctx.quick else 256
     x = prepared_samples(run_dir, batch)
     rows, per_core = [], {}

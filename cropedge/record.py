@@ -33,13 +33,13 @@ class Record:
 
     Class attributes a subclass sets:
         VERSION: the format version this cropedge writes and reads (older ones read too).
-        VERSION_KEY: the JSON key holding it.
+        VERSION_KEY: the JSON key holding it (None: a record nested in another, unversioned).
         WHAT: what the record is, for messages (``"run.json"``).
         FIX: what the user should do about a damaged one (``"train the run again"``).
     """
 
     VERSION: ClassVar[int] = 1
-    VERSION_KEY: ClassVar[str] = "record_version"
+    VERSION_KEY: ClassVar[str | None] = "record_version"
     WHAT: ClassVar[str] = "record"
     FIX: ClassVar[str] = "make it again"
     # files written before the version key existed count as this version (None: the key is required)
@@ -47,7 +47,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON values, its version first."""
-        out: dict[str, Any] = {self.VERSION_KEY: self.VERSION}
+        out: dict[str, Any] = {} if self.VERSION_KEY is None else {self.VERSION_KEY: self.VERSION}
         for f in dataclasses.fields(self):
             out[f.name] = _dump(getattr(self, f.name))
         return out
@@ -65,14 +65,15 @@ class Record:
         """
         if not isinstance(data, dict):
             raise CropEdgeError(f"{origin}: {cls.WHAT} must be a JSON object, not {_kind(data)}; {cls.FIX}")
-        version = data.get(cls.VERSION_KEY, cls.UNVERSIONED)
-        if not _is_int(version):
-            raise CropEdgeError(f"{origin}: {cls.WHAT} has no valid {cls.VERSION_KEY}; {cls.FIX}")
-        if version > cls.VERSION:
-            raise CropEdgeError(
-                f"{origin}: {cls.WHAT} version {version} is newer than this cropedge reads ({cls.VERSION}); "
-                "upgrade cropedge"
-            )
+        if cls.VERSION_KEY is not None:
+            version = data.get(cls.VERSION_KEY, cls.UNVERSIONED)
+            if not _is_int(version):
+                raise CropEdgeError(f"{origin}: {cls.WHAT} has no valid {cls.VERSION_KEY}; {cls.FIX}")
+            if version > cls.VERSION:
+                raise CropEdgeError(
+                    f"{origin}: {cls.WHAT} version {version} is newer than this cropedge reads ({cls.VERSION}); "
+                    "upgrade cropedge"
+                )
         hints = typing.get_type_hints(cls)
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):

@@ -62,9 +62,9 @@ def measure(
     latency = {k: v for k, v in end_to_end.to_dict().items() if k.endswith("_ms")}
     return {
         "bundle": str(bundle),
-        "name": model.meta.get("name", model.meta["model"]),
-        "model": model.meta["model"],
-        "precision": model.meta["precision"],
+        "name": model.metadata.label,
+        "model": model.metadata.model,
+        "precision": model.metadata.precision,
         "model_bytes": len(model.bundle.model_bytes),
         **model.runtime_info,
         "threads": threads,

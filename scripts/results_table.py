@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from cropedge.grid.bench import read_rows
+from cropedge.grid.rows import read_rows
 
 # table sections, in this order: (label, setting name in the grid, aligned?, source regions or
 # None for any). Source rows are in-domain scores on the held-out source validation split.
@@ -36,7 +36,7 @@ MODEL_NAMES = {"cropnet": "CropNet", "tempcnn": "TempCNN", "randomforest": "Rand
 def load_rows(grids: list[str]) -> list[dict]:
     """The finished float Keras rows (status ok) of all grid folders."""
     rows = [row for grid in grids for row in read_rows(grid)]  # the cells: complete even mid-run
-    return [r for r in rows if r.get("status") == "ok" and r.get("precision") == "keras"]
+    return [r for r in rows if r.status == "ok" and r.precision == "keras"]
 
 
 def per_seed(rows: list[dict], model: str, setting: str, aligned: bool, source: str | None,
@@ -44,9 +44,9 @@ def per_seed(rows: list[dict], model: str, setting: str, aligned: bool, source: 
     """{target: {seed: row}} for one table cell group."""
     out: dict[str, dict[int, dict]] = defaultdict(dict)
     for r in rows:
-        if (r["model"], r["setting"], bool(r["aligned"]), bool(r["augment"])) == (model, setting, aligned, augment) \
-                and source in (None, r["source"]):
-            out[r["target"]][int(r["seed"])] = r
+        if (r.model, r.setting, bool(r.aligned), bool(r.augment)) == (model, setting, aligned, augment) \
+                and source in (None, r.source):
+            out[r.target][int(r.seed)] = r
     return dict(sorted(out.items()))
 
 
@@ -84,8 +84,8 @@ def model_table(rows: list[dict], model: str) -> tuple[list[str], dict]:
             for aug in (False, True):
                 by_seed = groups[aug].get(name, {})
                 cells += [fmt(seed_values(by_seed, k)) if by_seed else "" for k in ("oa", "macro_f1")]
-                n = next((r["n"] for r in by_seed.values()), n)
-                days += [r.get("season_offset_days") or 0.0 for r in by_seed.values()]
+                n = next((r.n for r in by_seed.values()), n)
+                days += [r.season_offset_days or 0.0 for r in by_seed.values()]
             target = name + (f" ({np.mean(days):+.0f} d)" if aligned else "")
             lines.append(f"| {label} | {target} | {n} | " + " | ".join(cells) + " |")
         if len(names) > 1:
@@ -121,8 +121,8 @@ def target_check(means: dict) -> list[str]:
 def main(grids: list[str]) -> None:
     """Print one Markdown table per model found in ``grids``, then CropNet's target check."""
     rows = load_rows(grids)
-    models = [m for m in MODEL_NAMES if any(r["model"] == m for r in rows)]
-    models += sorted({r["model"] for r in rows} - set(models))
+    models = [m for m in MODEL_NAMES if any(r.model == m for r in rows)]
+    models += sorted({r.model for r in rows} - set(models))
     check: list[str] = []
     for model in models:
         lines, means = model_table(rows, model)

@@ -102,8 +102,9 @@ def bench(
     and GRID/results.json; a failure is a row with status and reason (✅ ok, ❎ exported but
     check failed, ❌ failed), not a crash. See docs/bench.md.
     """
-    from cropedge.grid.bench import LatencyOptions, below_floor, parse_shard, run_grid, settings_from_recipes
+    from cropedge.grid.bench import LatencyOptions, parse_shard, run_grid, settings_from_recipes
     from cropedge.grid.report import grid_table
+    from cropedge.grid.rows import below_floor
 
     settings = settings_from_recipes(recipes, data)
     model_list = comma_list(models) or tuple(dict.fromkeys(s.train.model for s in settings))
@@ -122,9 +123,9 @@ def bench(
         f"{grid / 'results.csv'}: {len(summary.rows)} rows. This call: {counts['trained']} run(s) trained, "
         f"{counts['exported']} bundle(s) exported, {counts['evaluated']} cell(s) scored, "
         f"{counts['skipped']} finished cell(s) skipped.",
-        *[f"below --min-oa {min_oa}: {r['key']} OA {r['oa']:.3f}" for r in low],
+        *[f"below --min-oa {min_oa}: {r.key} OA {r.oa:.3f}" for r in low],
     ])
-    emit({**counts, "grid": str(grid), "rows": len(summary.rows), "below_min_oa": [r["key"] for r in low]},
+    emit({**counts, "grid": str(grid), "rows": len(summary.rows), "below_min_oa": [r.key for r in low]},
          as_json, quiet, text)
     if low:
         sys.exit(BELOW_FLOOR_EXIT)

@@ -215,10 +215,10 @@ def evaluate(
     if not chosen:
         raise click.UsageError("name at least one --target (or a recipe with targets)")
     # targets are read like the source was (same reader options), from the same data unless told
-    trained = recipe.config.to_dict() if recipe else Run(run_dirs(run)[0]).config
-    source = data or Path(trained["data"])
+    trained = recipe.config if recipe else Run(run_dirs(run)[0]).config
+    source = data or Path(trained.data)
     mapping = map_unknown_to_other if map_unknown_to_other is not None else bool(recipe and recipe.map_unknown_to_other)
-    datasets = {t.name: load_regions(source, list(t.regions), **trained.get("data_options", {})) for t in chosen}
+    datasets = {t.name: load_regions(source, list(t.regions), **trained.data_options) for t in chosen}
     offsets = {t.name: season_offset if season_offset is not None else t.season_offset for t in chosen}
     result = evaluate_targets(
         run, datasets, mapping, crops={t.name: t.crops for t in chosen}, season_offsets=offsets

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cropedge.errors import CropEdgeError
+
 
 @dataclass(frozen=True)
 class BandStats:
@@ -18,6 +20,17 @@ class BandStats:
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        """Refuse statistics no model can be fed with (read back from a damaged file, or fit on no data)."""
+        mean, std = np.asarray(self.mean, np.float64), np.asarray(self.std, np.float64)
+        if mean.shape != std.shape or mean.ndim != 1 or mean.size == 0:
+            raise CropEdgeError(f"band statistics have {mean.size} means and {std.size} standard deviations")
+        # float32 is what the model is fed: values beyond its range would overflow to inf
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()) or np.abs(mean).max() > 1e30:
+            raise CropEdgeError("band statistics are not finite numbers")
+        if not (std > 0).all() or std.max() > 1e30:
+            raise CropEdgeError("band standard deviations must be positive numbers")
 
     @classmethod
     def fit(cls, x: np.ndarray) -> BandStats:

@@ -16,10 +16,13 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
+
+from cropedge.record import Record
 
 # CPU features that decide which XNNPACK kernels run (x86 SIMD width, Arm dot-product / int8 matmul)
 _RELEVANT_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile",
@@ -27,8 +30,11 @@ _RELEVANT_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "av
 
 
 @dataclass(frozen=True)
-class LatencyStats:
+class LatencyStats(Record):
     """Timing of one (batch, threads) setting; times in milliseconds per call."""
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "latency"
 
     batch: int
     threads: int
@@ -41,10 +47,6 @@ class LatencyStats:
     p95_ms: float
     min_ms: float
     pixels_per_s: float  # batch / median call time
-
-    def to_dict(self) -> dict:
-        """Return the fields as a JSON-ready dict."""
-        return asdict(self)
 
 
 def time_calls(fn: Callable[[], object], warmup: int = 3, runs: int = 20, max_seconds: float = 10.0) -> np.ndarray:
@@ -80,7 +82,7 @@ def summarize(times_ms: np.ndarray, batch: int, threads: int, warmup: int) -> La
         p5_ms=float(np.percentile(t, 5)),
         p95_ms=float(np.percentile(t, 95)),
         min_ms=float(t.min()),
-        pixels_per_s=float(batch / (median / 1e3)) if median > 0 else float("inf"),
+        pixels_per_s=float(batch / max(median / 1e3, 1e-9)),  # a clock too coarse to see the call: bounded
     )
 
 
@@ -113,7 +115,7 @@ def measure_bundle(
 
     model = LiteModel(bundle, num_threads=threads)
     if x_year is None:
-        x_year = random_reflectance(batch, len(model.meta["bands"]))
+        x_year = random_reflectance(batch, len(model.bands))
     x = model.prepare(np.resize(np.asarray(x_year, dtype=np.float32), (batch,) + tuple(x_year.shape[1:])))
     times = time_calls(lambda: model.invoke(x), warmup, runs, max_seconds)
     return summarize(times, batch, threads, warmup)

@@ -97,7 +97,7 @@ def predict_file(
         **summary,
         "input": str(input_path),
         "output": str(out),
-        "model": model.meta.get("name", model.meta["model"]),
+        "model": model.metadata.label,
         "runtime": model.runtime_info,
         "threads": num_threads,
         "batch": batch_size,
@@ -136,8 +136,9 @@ def predict_table(
         ids, probs = model.predict(x, batch_size, season_offset_days, progress=bar.update)
     labels = model.labels_of(dataset) if (dataset.y >= 0).any() else None
     write = write_csv if out.suffix.lower() == ".csv" else write_npz
+    assert dataset.ids is not None, "set by Dataset.__post_init__"
     write(out, dataset.ids, model.classes, ids, probs, probabilities, labels)
-    summary = {"pixels": len(x), "dropped": dataset.dropped, "filled": dataset.filled}
+    summary: dict[str, Any] = {"pixels": len(x), "dropped": dataset.dropped, "filled": dataset.filled}
     if labels is not None:
         known = labels >= 0
         summary["labelled_accuracy"] = float((ids[known] == labels[known]).mean()) if known.any() else None
@@ -242,12 +243,12 @@ def predict_raster(
                     if valid.any():
                         ids, probs = model.predict(x[valid], batch_size, season_offset_days)
                         class_map[valid] = ids
-                        if confidence:
+                        if conf is not None:
                             conf[valid] = np.rint(probs.max(axis=1) * CONFIDENCE_SCALE)
                         counts += np.bincount(ids, minlength=len(model.classes))
                     shape = (int(window.height), int(window.width))
                     dst.write(class_map.reshape(shape), 1, window=window)
-                    if confidence:
+                    if conf is not None:
                         dst.write(conf.reshape(shape), 2, window=window)
                     nodata += int((~valid).sum())
                     filled += n_filled
@@ -312,7 +313,7 @@ def _describe(dst: DatasetWriter, model: LiteModel, confidence: bool) -> None:
         dst.set_band_description(2, "confidence")
         dst.scales = (1.0, 1.0 / CONFIDENCE_SCALE)
     dst.update_tags(
-        MODEL=str(model.meta.get("name", model.meta["model"])),
-        MODEL_SHA256=str(model.meta["sha256"]),
+        MODEL=model.metadata.label,
+        MODEL_SHA256=model.metadata.sha256,
         RUNTIME=f"{model.runtime_info['runtime']} {model.runtime_info['version']}",
     )

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cropedge.data.grid import STEP_DAYS, YEAR_DOY, YEAR_STEPS, Window
-from cropedge.data.normalize import BandStats
+from cropedge.data.grid import STEP_DAYS, YEAR_DOY, YEAR_STEPS
 from cropedge.data.prepare import prepare_input
 from cropedge.device.bundle import Bundle, load_bundle
 from cropedge.errors import CropEdgeError
@@ -94,28 +93,22 @@ class LiteModel:
         num_threads: interpreter threads (None: the runtime's default).
 
     Attributes:
-        meta: the bundle metadata; classes, bands, window, stats, season_offset_days: read from it.
+        metadata: the checked bundle metadata; classes, bands, window, stats, season_offset_days: from it.
         runtime_info: ``{runtime, version, delegate}`` of the interpreter in use.
     """
 
     def __init__(self, bundle: str | Path | Bundle, num_threads: int | None = None) -> None:
         """Load and check the bundle and its interpreter (arguments as in the class docstring)."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-        self.meta = self.bundle.meta
+        self.metadata = self.bundle.metadata
         self.origin = str(self.bundle.path)
-        try:
-            self.classes = tuple(str(c) for c in self.meta["classes"])
-            self.bands = tuple(str(b) for b in self.meta["bands"])
-            self.window = Window.from_dict(self.meta["window"])
-            self.stats = BandStats.from_dict(self.meta["normalization"])
-            self.season_offset_days = float(self.meta.get("season_offset_days") or 0.0)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CropEdgeError(f"{self.origin}: metadata field {exc} is unusable; re-export the bundle") from None
-        if not len(self.stats.mean) == len(self.stats.std) == len(self.bands):
-            raise CropEdgeError(
-                f"{self.origin}: metadata normalization has {len(self.stats.mean)} means and {len(self.stats.std)} "
-                f"standard deviations for {len(self.bands)} bands; re-export the bundle"
-            )
+        # checked on load (cropedge.device.bundle.BundleMetadata): types, lengths, the window on the grid
+        self.classes = self.metadata.classes
+        self.bands = self.metadata.bands
+        self.window = self.metadata.window
+        self.stats = self.metadata.normalization
+        self.season_offset_days = self.metadata.season_offset_days
+        self.source_ndvi_curve = self.metadata.source_ndvi_curve  # for auto season alignment on the device
         self.num_threads = num_threads
         self._interpreter_cls, self.runtime_info = resolve_interpreter()
         self._runners: dict[int, _Runner] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cropedge.atomic import check_writable
-from cropedge.device.bundle import Bundle, complete_metadata, write_bundle
+from cropedge.device.bundle import Bundle, BundleMetadata, TensorSpec, sha256, write_bundle
 from cropedge.device.profile import DeviceProfile, load_profile
 from cropedge.errors import CropEdgeError
 
@@ -260,7 +260,7 @@ class _Context:
     ) -> None:
         self.run, self.run_dir, self.settings, self.quiet = run, run_dir, settings, quiet
         self.echo, self._warn = echo, warn
-        self.model_name: str = run.meta["model"]
+        self.model_name: str = run.record.model
         self.model = run.model
         self.qat_epochs: int = settings["qat_epochs"]
         self.warnings: list[str] = []  # of the bundle being made
@@ -304,7 +304,7 @@ class _Context:
         """Training's balanced class weights, when the run used them."""
         from cropedge.training.train import balanced_class_weights
 
-        if not self.run.config.get("class_weights", True):
+        if not self.run.config.class_weights:
             return None
         return balanced_class_weights(self.train.y, len(self.run.classes))
 
@@ -358,7 +358,7 @@ def export_run(
         profile = load_profile(profile) if profile is not None else DeviceProfile()
     rows, settings = resolve_request(precisions, profile, rep_samples, qat_epochs, c_array)
     run = open_run(run_dir)
-    _check_model_kind(run.meta["model"], rows)
+    _check_model_kind(run.record.model, rows)
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "bundles"
     check_writable(out)  # before minutes of conversion and checks
     ctx = _Context(run, Path(run_dir), settings, echo or _ignore, warn or _ignore, quiet)
@@ -398,19 +398,20 @@ def _export_one(ctx: _Context, p: Precision, out: Path, profile: DeviceProfile, 
     folder = out / name
     started = time.perf_counter()
     flatbuffer = p.convert(ctx)
-    meta = complete_metadata(flatbuffer, _metadata(ctx, p, name, flatbuffer))
+    meta = _metadata(ctx, p, name, flatbuffer)
     bundle = Bundle(folder, flatbuffer, meta)
     check = self_check(bundle, ctx.run, ctx.val, ctx.keras_probs, profile.agreement_threshold, progress=not ctx.quiet)
-    meta["self_check"] = check
+    meta = replace(meta, self_check=check)
     problems = [] if check["passed"] else [
         f"agreement {check['agreement']:.1%} < {profile.agreement_threshold:.1%}"
     ]
     extra_files: dict[str, bytes] = {}
     if p.full_integer and ctx.settings["mcu_check"]:
-        meta["mcu"] = _mcu_check(ctx, bundle, profile)
-        problems += meta["mcu"]["problems"]
-        if meta["mcu"]["status"] == "ok":
-            meta["arena_bytes"], meta["flash_bytes"] = meta["mcu"]["arena_bytes"], meta["mcu"]["flash_bytes"]
+        mcu = _mcu_check(ctx, bundle, profile)
+        problems += mcu["problems"]
+        meta = replace(meta, mcu=mcu)
+        if mcu["status"] == "ok":
+            meta = replace(meta, arena_bytes=mcu["arena_bytes"], flash_bytes=mcu["flash_bytes"])
     if p.full_integer and ctx.settings["c_array"]:
         extra_files = _c_array(flatbuffer, meta)
     for problem in problems:
@@ -426,7 +427,7 @@ def _export_one(ctx: _Context, p: Precision, out: Path, profile: DeviceProfile, 
         "bytes": len(flatbuffer),
         "seconds": round(time.perf_counter() - started, 2),
         "self_check": check,
-        "mcu": meta.get("mcu"),
+        "mcu": meta.mcu,
         "passed": passed,
         "problems": problems,
         "warnings": list(ctx.warnings),
@@ -435,53 +436,51 @@ def _export_one(ctx: _Context, p: Precision, out: Path, profile: DeviceProfile, 
     return result
 
 
-def _metadata(ctx: _Context, p: Precision, name: str, flatbuffer: bytes) -> dict:
+def _metadata(ctx: _Context, p: Precision, name: str, flatbuffer: bytes) -> BundleMetadata:
     from cropedge.versions import package_versions
 
-    run = ctx.run
-    meta = run.meta
-    quantization = {"scheme": p.quantization}
+    record = ctx.run.record
+    quantization: dict[str, Any] = {"scheme": p.quantization}
     if p.full_integer:
         quantization["representative_samples"] = len(ctx.rep_x)
         quantization["representative_source"] = "source training split, stratified by class, not augmented"
     if p.name == "int8-qat":
         quantization["qat_epochs"] = ctx.qat_epochs
     inp, outp = io_details(flatbuffer)
-    return {
-        "name": name,
-        "model": meta["model"],
-        "precision": p.name,
-        "quantization": quantization,
-        "classes": list(meta["classes"]),
-        "bands": list(meta["bands"]),
-        "window": meta["window"],
-        "season_offset_days": float(meta.get("season_offset_days") or 0.0),
-        "normalization": meta["normalization"],
-        "input": inp,
-        "output": outp,
-        "params": meta.get("params"),
-        "macs": meta.get("macs"),
-        "source_run": {"path": str(ctx.run_dir.resolve()), "validation": meta.get("validation")},
-        "versions": package_versions(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return BundleMetadata(
+        name=name,
+        model=record.model,
+        precision=p.name,
+        quantization=quantization,
+        classes=record.classes,
+        bands=record.bands,
+        window=record.window,
+        season_offset_days=record.season_offset_days,
+        source_ndvi_curve=record.source_ndvi_curve,
+        normalization=record.normalization,
+        input=inp,
+        output=outp,
+        params=record.params,
+        macs=record.macs,
+        source_run={"path": str(ctx.run_dir.resolve()), "validation": record.validation.to_dict()},
+        versions=package_versions(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        model_bytes=len(flatbuffer),
+        sha256=sha256(flatbuffer),
+    )
 
 
-def io_details(flatbuffer: bytes) -> tuple[dict, dict]:
-    """``{shape, dtype, scale, zero_point}`` of the model's input and output (batch dimension -1)."""
+def io_details(flatbuffer: bytes) -> tuple[TensorSpec, TensorSpec]:
+    """Shape, dtype, scale and zero point of the model's input and output (batch dimension -1)."""
     from cropedge.device.runtime import resolve_interpreter
 
     interpreter_cls, _ = resolve_interpreter()
     interp = interpreter_cls(model_content=flatbuffer)
 
-    def describe(d: dict) -> dict:
+    def describe(d: dict) -> TensorSpec:
         scale, zero = d["quantization"]
-        return {
-            "shape": [int(v) for v in d["shape_signature"]],
-            "dtype": np.dtype(d["dtype"]).name,
-            "scale": float(scale),
-            "zero_point": int(zero),
-        }
+        shape = tuple(int(v) for v in d["shape_signature"])
+        return TensorSpec(shape, np.dtype(d["dtype"]).name, float(scale), int(zero))
 
     return describe(interp.get_input_details()[0]), describe(interp.get_output_details()[0])
 
@@ -500,7 +499,7 @@ def self_check(
     from cropedge.metrics import classification_report
 
     lite = LiteModel(bundle)
-    bar = tqdm(total=len(val), desc=f"{bundle.meta['name']} self-check", unit="px", leave=False, disable=not progress)
+    bar = tqdm(total=len(val), desc=f"{bundle.metadata.label} self-check", unit="px", leave=False, disable=not progress)
     with bar:
         probs = by_season_offset(
             run, val, lambda x, days: lite.predict_proba(x, season_offset_days=days, progress=bar.update)
@@ -537,8 +536,8 @@ def _mcu_check(ctx: _Context, bundle: Bundle, profile: DeviceProfile) -> dict:
     lite = LiteModel(bundle)
     val = ctx.val.subset(np.arange(min(len(ctx.val), MCU_CHECK_SAMPLES)))
     x = by_season_offset(ctx.run, val, lambda x, days: lite.prepare(x, days))  # int8, as LiteRT is fed
-    out = bundle.meta["output"]
-    reference = np.rint(lite.invoke(x) / out["scale"] + out["zero_point"]).astype(np.int32)
+    out = bundle.metadata.output
+    reference = np.rint(lite.invoke(x) / out.scale + out.zero_point).astype(np.int32)
     result = check_micro(bundle.model_bytes, x, reference)
     result.pop("outputs")
     problems = []
@@ -551,26 +550,25 @@ def _mcu_check(ctx: _Context, bundle: Bundle, profile: DeviceProfile) -> dict:
     return {"status": "ok", **result, "problems": problems}
 
 
-def _c_array(flatbuffer: bytes, meta: dict) -> dict[str, bytes]:
+def _c_array(flatbuffer: bytes, meta: BundleMetadata) -> dict[str, bytes]:
     """model_data.cc / model_data.h with the flatbuffer and what firmware needs to feed it."""
     from cropedge.export.c_array import c_array_files
 
     constants: dict[str, int | float] = {
-        "kModelBands": len(meta["bands"]),
-        "kModelSteps": int(meta["window"]["length"]),
-        "kModelClasses": len(meta["classes"]),
-        "kInputScale": meta["input"]["scale"],
-        "kInputZeroPoint": meta["input"]["zero_point"],
-        "kOutputScale": meta["output"]["scale"],
-        "kOutputZeroPoint": meta["output"]["zero_point"],
+        "kModelBands": len(meta.bands),
+        "kModelSteps": meta.window.length,
+        "kModelClasses": len(meta.classes),
+        "kInputScale": meta.input.scale,
+        "kInputZeroPoint": meta.input.zero_point,
+        "kOutputScale": meta.output.scale,
+        "kOutputZeroPoint": meta.output.zero_point,
     }
-    arena = (meta.get("mcu") or {}).get("arena_bytes")
-    if arena:
+    if meta.arena_bytes:
         # measured on a 64-bit host: round up to 1 KiB; 32-bit MCUs need a little less
-        constants["kTensorArenaSize"] = -(-arena // 1024) * 1024
+        constants["kTensorArenaSize"] = -(-meta.arena_bytes // 1024) * 1024
     comment = (
-        f"{meta['name']}: {meta['quantization']['scheme']}, {meta['model_bytes']} bytes, sha256 {meta['sha256']}\n"
-        f"Generated by cropedge export from {meta['source_run']['path']}; do not edit.\n"
+        f"{meta.label}: {meta.quantization['scheme']}, {meta.model_bytes} bytes, sha256 {meta.sha256}\n"
+        f"Generated by cropedge export from {meta.source_run['path']}; do not edit.\n"
         "Input: [1, kModelBands, kModelSteps, 1] int8 =\n"
         "  round(((x - kBandMean) / kBandStd) / kInputScale) + kInputZeroPoint"
     )
@@ -578,8 +576,8 @@ def _c_array(flatbuffer: bytes, meta: dict) -> dict[str, bytes]:
         flatbuffer,
         comment=comment,
         constants=constants,
-        float_arrays={"kBandMean": meta["normalization"]["mean"], "kBandStd": meta["normalization"]["std"]},
-        string_arrays={"kClassNames": meta["classes"]},
+        float_arrays={"kBandMean": list(meta.normalization.mean), "kBandStd": list(meta.normalization.std)},
+        string_arrays={"kClassNames": list(meta.classes)},
     )
 
 

@@ -23,44 +23,40 @@ status and a reason, never a crash of the whole grid (tracebacks go into the cel
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import traceback
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cropedge.atomic import write_json, write_text
+from cropedge.atomic import write_json
 from cropedge.errors import CropEdgeError
+from cropedge.grid.rows import (
+    CHECK_FAILED,
+    FAILED,
+    KERAS,
+    OK,
+    SOURCE_SETTING,
+    STATUS_ICONS,
+    Cell,
+    GridRow,
+    GridSummary,
+    load_cell,
+    write_cell,
+    write_results,
+)
 
 if TYPE_CHECKING:  # only for annotations: reading a grid (cropedge report) needs no recipes, TensorFlow or runtime
     from cropedge.backend import keras
     from cropedge.data.dataset import Dataset
+    from cropedge.device.bundle import BundleMetadata
     from cropedge.device.profile import DeviceProfile
     from cropedge.device.runtime import LiteModel
     from cropedge.training.recipe import Target, TrainConfig
     from cropedge.training.run import Run
-
-KERAS = "keras"  # the float Keras model: the reference row of every job
-SOURCE_SETTING = "source"  # in-domain rows: the held-out validation split of the source
-OK, CHECK_FAILED, FAILED = "ok", "check_failed", "failed"
-STATUS_ICONS = {OK: "✅", CHECK_FAILED: "❎", FAILED: "❌"}
-
-# results.csv columns, in order; per-class F1 (f1_<class>) and latency (lat_b<B>_t<T>_...) follow
-ROW_FIELDS = (
-    "key", "status", "icon", "reason",
-    "setting", "source", "target", "model", "precision", "seed", "augment", "aligned", "season_offset_days",
-    "n", "oa", "macro_f1", "weighted_f1", "val_agreement",
-    "size_bytes", "params", "macs",
-    "runtime", "runtime_version", "tensorflow", "cpu_model", "cpu_flags", "cores",
-    "train_seconds", "job", "bundle", "created",
-)
-LATENCY_STATS = ("median_ms", "p95_ms", "mean_ms", "p5_ms")
-
 
 # --- what the grid holds --------------------------------------------------------------
 
@@ -102,30 +98,6 @@ def settings_from_recipes(paths: Iterable[str | Path], data: str | Path | None =
     if len(set(names)) != len(names):
         raise CropEdgeError(f"recipes with the same file name ({', '.join(names)}): rename one, names label the rows")
     return settings
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One result row's identity."""
-
-    setting: str
-    target: str
-    model: str
-    precision: str
-    seed: int
-    augment: bool
-    aligned: bool = False
-
-    @property
-    def key(self) -> str:
-        """The cell's unique name: its fields joined by ``__`` (the cell file's stem)."""
-        aug = "aug" if self.augment else "noaug"
-        aligned = "aligned" if self.aligned else "raw"
-        return "__".join((self.setting, self.target, self.model, self.precision, f"s{self.seed}", aug, aligned))
-
-    def identity(self) -> dict:
-        """The key and every field, as the identifying columns of a result row."""
-        return {"key": self.key, **asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -249,91 +221,12 @@ def shard(jobs: list[Job], k: int, n: int) -> list[Job]:
 # --- the cell store -------------------------------------------------------------------
 
 
-def cell_path(grid: Path, cell: Cell) -> Path:
-    """Where ``cell``'s result file lives in the grid folder."""
-    return grid / "cells" / f"{cell.key}.json"
-
-
-def load_cell(grid: Path, cell: Cell) -> dict | None:
-    """The saved row of ``cell``, or None when it is missing or unreadable."""
-    try:
-        return json.loads(cell_path(grid, cell).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def is_done(row: dict | None, job: Job, retry_failed: bool) -> bool:
+def is_done(row: GridRow | None, job: Job, retry_failed: bool) -> bool:
     """A cell is done when it holds this job's result (not a stale one) and is not a failure to retry."""
-    return row is not None and row.get("job") == job.name and not (retry_failed and row.get("status") == FAILED)
-
-
-def read_rows(grid: str | Path) -> list[dict]:
-    """All result rows of a grid folder (from cells/, the source of truth)."""
-    grid = Path(grid)
-    if not (grid / "cells").is_dir():
-        raise CropEdgeError(f"{grid}: no cells/ folder; is it a grid made by 'cropedge bench'?")
-    rows = []
-    for path in sorted((grid / "cells").glob("*.json")):
-        if path.name.startswith("."):
-            continue  # the temporary file of a cell whose writer was killed: not a row
-        try:
-            rows.append(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError:
-            raise CropEdgeError(f"{path}: not valid JSON; delete it and run 'cropedge bench' again") from None
-    return rows
-
-
-def flat_row(row: dict) -> dict:
-    """One CSV row: scalars, ``f1_<class>`` per class and ``lat_b<B>_t<T>_<stat>`` / ``pps_b<B>_t<T>``."""
-    flat = {k: row.get(k) for k in ROW_FIELDS}
-    for cls, f1 in (row.get("per_class_f1") or {}).items():
-        flat[f"f1_{cls}"] = f1
-    for lat in row.get("latency") or []:
-        tag = f"b{lat['batch']}_t{lat['threads']}"
-        for stat in LATENCY_STATS:
-            flat[f"lat_{tag}_{stat}"] = lat[stat]
-        flat[f"pps_{tag}"] = lat["pixels_per_s"]
-    return flat
-
-
-def write_results(grid: str | Path, rows: list[dict] | None = None) -> list[dict]:
-    """Rebuild ``results.json`` and ``results.csv`` from the cells (atomically)."""
-    grid = Path(grid)
-    rows = read_rows(grid) if rows is None else rows
-    write_json(grid / "results.json", rows)
-    flats = [flat_row(r) for r in rows]
-    columns = list(dict.fromkeys([*ROW_FIELDS, *(k for f in flats for k in f)]))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in f.items()} for f in flats)
-    write_text(grid / "results.csv", buf.getvalue())
-    return rows
-
-
-def below_floor(rows: Iterable[dict], min_oa: float) -> list[dict]:
-    """Rows that ran fine (status ok) but whose overall accuracy is under ``min_oa``."""
-    return [r for r in rows if r.get("status") == OK and r.get("oa") is not None and r["oa"] < min_oa]
+    return row is not None and row.job == job.name and not (retry_failed and row.status == FAILED)
 
 
 # --- running the grid -----------------------------------------------------------------
-
-
-@dataclass
-class GridSummary:
-    """What one ``run_grid`` call did (counts of this call) and every row of the grid."""
-
-    jobs: int = 0
-    cells: int = 0
-    trained: int = 0
-    exported: int = 0
-    evaluated: int = 0
-    skipped: int = 0
-    rows: list = field(default_factory=list)
-
-    def counts(self) -> dict:
-        """The counters of this call by name (everything but the rows)."""
-        return {k: getattr(self, k) for k in ("jobs", "cells", "trained", "exported", "evaluated", "skipped")}
 
 
 def run_grid(
@@ -473,8 +366,8 @@ class _Runner:
                  f"{job.config.epochs} epochs)")
         train_run(job.config, run_dir, verbose=0, callbacks=[self._epoch_callback(job)])
         run = Run(run_dir)
-        self.say(f"{job.name}: trained in {run.meta.get('train_seconds', 0):.0f} s, validation macro-F1 "
-                 f"{run.meta['validation']['macro_f1']:.3f}")
+        self.say(f"{job.name}: trained in {run.record.train_seconds:.0f} s, validation macro-F1 "
+                 f"{run.record.validation.macro_f1:.3f}")
         return run, 1
 
     def _epoch_callback(self, job: Job) -> keras.callbacks.Callback:
@@ -524,8 +417,8 @@ class _Runner:
 
     def _cell(self, job: Job, run: Run, cell: Cell, bundle: Path | Exception | None) -> None:
         row = {**cell.identity(), "source": "+".join(job.config.sources), "job": job.name,
-               "train_seconds": run.meta.get("train_seconds"), "params": run.meta.get("params"),
-               "macs": run.meta.get("macs"), **self.env}
+               "train_seconds": run.record.train_seconds, "params": run.record.params,
+               "macs": run.record.macs, **self.env}
         if isinstance(bundle, Exception):
             self._write(cell, row, FAILED, f"export failed: {_reason(bundle)}", bundle, announce=False)
             return
@@ -550,22 +443,22 @@ class _Runner:
         from cropedge.device.runtime import LiteModel
 
         model = LiteModel(bundle)
-        meta = model.meta
-        check = meta.get("self_check") or {}
+        meta = model.metadata
+        check = meta.self_check or {}
         problems = []
         if check and not check.get("passed", True):
             problems.append(f"export self-check: agreement with Keras {check['agreement']:.1%} "
                             f"< {check['threshold']:.1%} on the source validation split")
-        problems += (meta.get("mcu") or {}).get("problems", [])
-        row.update(size_bytes=meta["model_bytes"], val_agreement=check.get("agreement"),
+        problems += (meta.mcu or {}).get("problems", [])
+        row.update(size_bytes=meta.model_bytes, val_agreement=check.get("agreement"),
                    bundle=str(bundle.relative_to(self.grid)), latency=self._latency(bundle, meta))
         return model, problems
 
-    def _latency(self, bundle: Path, meta: dict) -> list[dict]:
+    def _latency(self, bundle: Path, meta: BundleMetadata) -> list[dict]:
         """Latency of this model at this precision, measured once per grid (weights do not change it)."""
         from cropedge.device.latency import measure_bundle
 
-        path = self.grid / "latency" / f"{meta['model']}-{meta['precision']}.json"
+        path = self.grid / "latency" / f"{meta.model}-{meta.precision}.json"
         options = self.latency.to_dict()
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
@@ -573,7 +466,7 @@ class _Runner:
                 return saved["stats"]
         except (OSError, ValueError, KeyError):
             pass
-        self.say(f"timing {meta['model']}-{meta['precision']}")
+        self.say(f"timing {meta.model}-{meta.precision}")
         stats = [
             measure_bundle(bundle, b, t, self.latency.warmup, self.latency.runs, self.latency.max_seconds).to_dict()
             for b in self.latency.batches for t in options["threads"]
@@ -603,7 +496,7 @@ class _Runner:
         key = (cell.setting, cell.target)
         if key not in self.offsets:
             spec = setting.target(cell.target).season_offset
-            self.offsets[key] = resolve_offset(spec, dataset.x, dataset.bands, run.meta.get("source_ndvi_curve"))
+            self.offsets[key] = resolve_offset(spec, dataset.x, dataset.bands, run.source_ndvi_curve)
         return self.offsets[key]
 
     def _score(
@@ -630,7 +523,7 @@ class _Runner:
             row["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             if announce:
                 self.say(f"{STATUS_ICONS[status]} {row['key']}: {reason}")
-        write_json(cell_path(self.grid, cell), row)
+        write_cell(self.grid, GridRow.build(row, cell.key))
 
     def _fail(self, job: Job, cells: list[Cell], reason: str, exc: BaseException) -> None:
         self.say(f"{STATUS_ICONS[FAILED]} {job.name}: {reason}")

@@ -25,7 +25,7 @@ import numpy as np
 
 from cropedge.atomic import write_json, write_text
 from cropedge.errors import CropEdgeError
-from cropedge.grid.bench import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, STATUS_ICONS, read_rows
+from cropedge.grid.rows import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, STATUS_ICONS, GridRow, read_rows
 
 if TYPE_CHECKING:  # annotations only: the profile module is imported where it is used
     from cropedge.device.profile import DeviceProfile
@@ -40,36 +40,36 @@ _STATUS_RANK = {OK: 0, CHECK_FAILED: 1, FAILED: 2}
 # --- rows -----------------------------------------------------------------------------
 
 
-def load_rows(grids: Iterable[str | Path]) -> list[dict]:
+def load_rows(grids: Iterable[str | Path]) -> list[GridRow]:
     """Rows of all grid folders, one per cell.
 
     A cell found in several folders (overlapping shards) keeps its best status, then its
     newest result.
     """
-    best: dict[str, dict] = {}
+    best: dict[str, GridRow] = {}
     for grid in grids:
         for row in read_rows(grid):
-            old = best.get(row["key"])
+            old = best.get(row.key)
             if old is None or _preference(row) < _preference(old):
-                best[row["key"]] = row
+                best[row.key] = row
     if not best:
         raise CropEdgeError("the grid folders hold no results yet: run 'cropedge bench' first")
-    return sorted(best.values(), key=lambda r: r["key"])
+    return sorted(best.values(), key=lambda r: r.key)
 
 
-def _preference(row: dict) -> tuple:
-    return _STATUS_RANK.get(row.get("status"), 3), _negated(row.get("created") or "")
+def _preference(row: GridRow) -> tuple:
+    return _STATUS_RANK.get(row.status, 3), _negated(row.created or "")
 
 
 def _negated(text: str) -> tuple:
     return tuple(-ord(c) for c in text)
 
 
-def latency_of(row: dict, batch: int, threads: int, stat: str = "median_ms") -> float | None:
+def latency_of(row: GridRow, batch: int, threads: int, stat: str = "median_ms") -> float | None:
     """One latency statistic of a row at (batch, threads), or None if not measured."""
-    for lat in row.get("latency") or []:
-        if lat["batch"] == batch and lat["threads"] == threads:
-            return lat[stat]
+    for lat in row.latency or []:
+        if lat.batch == batch and lat.threads == threads:
+            return getattr(lat, stat)
     return None
 
 
@@ -87,9 +87,9 @@ class Basis:
         return f"batch {self.batch}, {self.threads} thread{'s' if self.threads > 1 else ''}"
 
 
-def latency_basis(rows: list[dict], profile: DeviceProfile) -> Basis:
+def latency_basis(rows: list[GridRow], profile: DeviceProfile) -> Basis:
     """The measured (batch, threads) closest to the profile's batch size and threads."""
-    pairs = {(lat["batch"], lat["threads"]) for r in rows for lat in r.get("latency") or []}
+    pairs = {(lat.batch, lat.threads) for r in rows for lat in r.latency or []}
     if not pairs:
         return Basis(profile.batch_size, profile.threads, profile.latency_budget_ms, profile.to_dict())
     batches = sorted({b for b, _ in pairs})
@@ -110,58 +110,58 @@ def _spread(values: list[float]) -> tuple[float | None, float | None]:
     return float(a.mean()), (float(a.std(ddof=1)) if a.size > 1 else None)
 
 
-def _scored(rows: list[dict]) -> list[dict]:
+def _scored(rows: list[GridRow]) -> list[GridRow]:
     """Rows that carry accuracy (ok, or exported with a failed check)."""
-    return [r for r in rows if r.get("status") in (OK, CHECK_FAILED) and r.get("macro_f1") is not None]
+    return [r for r in rows if r.status in (OK, CHECK_FAILED) and r.macro_f1 is not None]
 
 
-def target_summaries(rows: list[dict]) -> list[dict]:
+def target_summaries(rows: list[GridRow]) -> list[dict]:
     """Mean ± std over seeds per (setting, target, model, precision, augment, aligned)."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[GridRow]] = defaultdict(list)
     for r in _scored(rows):
-        groups[(r["setting"], r["target"], r["model"], r["precision"], r["augment"], r["aligned"])].append(r)
+        groups[(r.setting, r.target, r.model, r.precision, r.augment, r.aligned)].append(r)
     out = []
     for (setting, target, model, precision, augment, aligned), rs in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        f1_mean, f1_std = _spread([r["macro_f1"] for r in rs])
-        oa_mean, oa_std = _spread([r["oa"] for r in rs])
+        f1_mean, f1_std = _spread([r.macro_f1 for r in rs])
+        oa_mean, oa_std = _spread([r.oa for r in rs])
         out.append({"setting": setting, "target": target, "model": model, "precision": precision,
                     "augment": augment, "aligned": aligned, "seeds": len(rs),
                     "f1_mean": f1_mean, "f1_std": f1_std, "oa_mean": oa_mean, "oa_std": oa_std})
     return out
 
 
-def variant_summaries(rows: list[dict], basis: Basis) -> list[dict]:
+def variant_summaries(rows: list[GridRow], basis: Basis) -> list[dict]:
     """One line per (setting, model, precision, augment, aligned), best macro-F1 first per setting.
 
     Accuracy is averaged over the setting's targets per seed, then mean ± std over seeds;
     each line also has size, complexity, latency and statuses.
     """
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[GridRow]] = defaultdict(list)
     for r in rows:
-        groups[(r["setting"], r["model"], r["precision"], bool(r["augment"]), bool(r["aligned"]))].append(r)
+        groups[(r.setting, r.model, r.precision, bool(r.augment), bool(r.aligned))].append(r)
     out = []
     for (setting, model, precision, augment, aligned), rs in groups.items():
         scored = _scored(rs)
-        by_seed: dict[int, list[dict]] = defaultdict(list)
+        by_seed: dict[int, list[GridRow]] = defaultdict(list)
         for r in scored:
-            by_seed[r["seed"]].append(r)
-        f1_mean, f1_std = _spread([np.mean([r["macro_f1"] for r in s]) for s in by_seed.values()])
-        oa_mean, oa_std = _spread([np.mean([r["oa"] for r in s]) for s in by_seed.values()])
+            by_seed[r.seed].append(r)
+        f1_mean, f1_std = _spread([np.mean([r.macro_f1 for r in s]) for s in by_seed.values()])
+        oa_mean, oa_std = _spread([np.mean([r.oa for r in s]) for s in by_seed.values()])
         targets = defaultdict(list)
         for r in scored:
-            targets[r["target"]].append(r["macro_f1"])
+            targets[r.target].append(r.macro_f1)
         latency = [v for v in (latency_of(r, basis.batch, basis.threads) for r in scored) if v is not None]
         p95 = [v for v in (latency_of(r, basis.batch, basis.threads, "p95_ms") for r in scored) if v is not None]
         single = [v for v in (latency_of(r, 1, 1) for r in scored) if v is not None]
-        sizes = [r["size_bytes"] for r in scored if r.get("size_bytes")]
-        statuses = {s: sum(r.get("status") == s for r in rs) for s in (OK, CHECK_FAILED, FAILED)}
+        sizes = [r.size_bytes for r in scored if r.size_bytes]
+        statuses = {s: sum(r.status == s for r in rs) for s in (OK, CHECK_FAILED, FAILED)}
         out.append({
             "setting": setting, "model": model, "precision": precision, "augment": augment, "aligned": aligned,
             "seeds": len(by_seed), "f1_mean": f1_mean, "f1_std": f1_std, "oa_mean": oa_mean, "oa_std": oa_std,
             "targets": {t: float(np.mean(v)) for t, v in sorted(targets.items())},
             "size_kb": float(np.mean(sizes)) / 1024 if sizes else None,
-            "params": next((r.get("params") for r in scored if r.get("params")), None),
-            "macs": next((r.get("macs") for r in scored if r.get("macs")), None),
+            "params": next((r.params for r in scored if r.params), None),
+            "macs": next((r.macs for r in scored if r.macs), None),
             "latency_ms": float(np.median(latency)) if latency else None,
             "latency_p95_ms": float(np.median(p95)) if p95 else None,
             "latency_b1_t1_ms": float(np.median(single)) if single else None,
@@ -229,7 +229,7 @@ def build_report(grids: list[str | Path], out: str | Path, profile: str | Path |
     basis = latency_basis(rows, device)
     variants = variant_summaries(rows, basis)
     targets = target_summaries(rows)
-    settings = sorted({r["setting"] for r in rows} - {SOURCE_SETTING}, key=_setting_rank)
+    settings = sorted({r.setting for r in rows} - {SOURCE_SETTING}, key=_setting_rank)
     ship = {s: choose_bundle(variants, s, basis.budget_ms) for s in settings}
     figures = _figures(rows, variants, targets, settings, ship, basis, out)
     blocks = _document(grids, rows, variants, settings, ship, basis, device, figures)
@@ -243,7 +243,7 @@ def build_report(grids: list[str | Path], out: str | Path, profile: str | Path |
 
 
 def _figures(
-    rows: list[dict],
+    rows: list[GridRow],
     variants: list[dict],
     targets: list[dict],
     settings: list[str],
@@ -261,7 +261,7 @@ def _figures(
             vs = [v for v in deploy if v["setting"] == s and v["aligned"] == aligned]
             if vs:
                 panels.append((_title(s) + (" (season-aligned)" if aligned else ""), vs))
-    cpu = next((r.get("cpu_model") for r in rows if r.get("cpu_model")), "this CPU")
+    cpu = next((r.cpu_model for r in rows if r.cpu_model), "this CPU")
     if panels:
         figures.append((rf.accuracy_vs_cost(
             panels, "latency_ms", f"median latency per invoke (ms, {basis.describe()}, log)",
@@ -300,7 +300,7 @@ def _figures(
 
 
 def _confusion_figure(
-    rows: list[dict], variants: list[dict], hardest: tuple[str, str], shipped: dict | None, out: Path
+    rows: list[GridRow], variants: list[dict], hardest: tuple[str, str], shipped: dict | None, out: Path
 ) -> list[tuple[Path, str]]:
     from cropedge.grid import figures as rf
 
@@ -308,14 +308,14 @@ def _confusion_figure(
     pick = shipped or next((v for v in variants if v["setting"] == setting and v["f1_mean"] is not None), None)
     if pick is None:
         return []
-    chosen = [r for r in _scored(rows) if r["setting"] == setting and r["target"] == target
-              and (r["model"], r["precision"], r["augment"], r["aligned"])
-              == (pick["model"], pick["precision"], pick["augment"], pick["aligned"]) and r.get("confusion")]
+    chosen = [r for r in _scored(rows) if r.setting == setting and r.target == target
+              and (r.model, r.precision, r.augment, r.aligned)
+              == (pick["model"], pick["precision"], pick["augment"], pick["aligned"]) and r.confusion]
     if not chosen:
         return []
-    matrix = np.sum([np.asarray(r["confusion"]) for r in chosen], axis=0)
+    matrix = np.sum([np.asarray(r.confusion) for r in chosen], axis=0)
     name = _variant_name(pick)
-    path = rf.confusion(matrix, chosen[0]["classes"],
+    path = rf.confusion(matrix, chosen[0].classes,
                         f"{name} on {target} ({setting.replace('_', ' ')}), {len(chosen)} seed(s) summed",
                         out / "confusion.png")
     return [(path, f"Confusion matrix of the chosen bundle ({name}) on the hardest target, {target}.")]
@@ -386,7 +386,7 @@ def _variant_table(vs: list[dict], basis: Basis) -> tuple[list[str], list[list[s
 
 def _document(
     grids: list[str | Path],
-    rows: list[dict],
+    rows: list[GridRow],
     variants: list[dict],
     settings: list[str],
     ship: dict[str, dict | None],
@@ -394,8 +394,8 @@ def _document(
     device: DeviceProfile,
     figures: list[tuple[Path, str]],
 ) -> list[tuple]:
-    counts = {s: sum(r.get("status") == s for r in rows) for s in (OK, CHECK_FAILED, FAILED)}
-    first = next((r for r in rows if r.get("runtime")), rows[0])
+    counts = {s: sum(r.status == s for r in rows) for s in (OK, CHECK_FAILED, FAILED)}
+    first = next((r for r in rows if r.runtime), rows[0])
     budget = f"{basis.budget_ms:g} ms per invoke" if basis.budget_ms is not None else "no latency budget"
     blocks: list[tuple] = [
         ("h1", "cropedge benchmark report"),
@@ -404,9 +404,9 @@ def _document(
               f"check failed, {STATUS_ICONS[FAILED]} {counts[FAILED]} failed."),
         ("p", f"Device profile **{device.name}** ({device.description}): {budget} at batch {device.batch_size}, "
               f"{device.threads} threads; compared at the closest measured setting, {basis.describe()}. "
-              f"Latency was measured on {first.get('cpu_model', '?')} ({first.get('cores', '?')} cores, "
-              f"{first.get('cpu_flags') or 'no SIMD flags read'}) with {first.get('runtime', '?')} "
-              f"{first.get('runtime_version', '')}, not on the device: "
+              f"Latency was measured on {first.cpu_model or '?'} ({first.cores or '?'} cores, "
+              f"{first.cpu_flags or 'no SIMD flags read'}) with {first.runtime or '?'} "
+              f"{first.runtime_version or ''}, not on the device: "
               "time the chosen bundle there with firmware_bench."),
         ("h2", "What to ship"),
         ("ul", [_ship_line(s, ship[s], basis, variants) for s in settings]),
@@ -419,19 +419,19 @@ def _document(
             continue
         title = "In domain (held-out validation split of the source)" if s == SOURCE_SETTING else _title(s)
         blocks += [("h2", title), ("table", *_variant_table(vs, basis))]
-    failures = [r for r in rows if r.get("status") != OK]
+    failures = [r for r in rows if r.status != OK]
     if failures:
         blocks += [("h2", "Failures and failed checks"),
                    ("table", ["Status", "Cell", "Reason"],
-                    [[STATUS_ICONS.get(r["status"], "?"), r["key"], r.get("reason") or ""] for r in failures])]
-    versions = sorted({(r.get("runtime"), r.get("runtime_version"), r.get("tensorflow"), r.get("cpu_model"))
-                       for r in rows if r.get("runtime")}, key=str)
+                    [[STATUS_ICONS.get(r.status, "?"), r.key, r.reason or ""] for r in failures])]
+    versions = sorted({(r.runtime, r.runtime_version, r.tensorflow, r.cpu_model)
+                       for r in rows if r.runtime}, key=str)
     blocks += [("h2", "Environment"),
                ("table", ["Runtime", "Version", "TensorFlow", "CPU"], [[_fmt(x) for x in v] for v in versions])]
     return blocks
 
 
-def grid_table(rows: list[dict], profile: DeviceProfile | None = None) -> str:
+def grid_table(rows: list[GridRow], profile: DeviceProfile | None = None) -> str:
     """A plain-text table of a grid for the terminal.
 
     One line per setting, model, precision, augmentation and alignment, with accuracy

@@ -76,7 +76,8 @@ def evaluate_run(
 
     Args:
         run: A finished run (or its folder), or an exported bundle's ``runtime.LiteModel``
-            (anything with ``classes``, ``check_dataset``, ``predict_proba``, ``season_offset_days``).
+            (anything with ``classes``, ``check_dataset``, ``predict_proba``, ``season_offset_days``,
+            ``source_ndvi_curve``).
         dataset: Target samples on the year grid, with the run's bands.
         map_unknown_to_other: Turn predictions outside the target's crop set into ``other``.
         crops: The target's crop set; default ``REFERENCE_CROPS`` of its region (no remapping
@@ -94,7 +95,7 @@ def evaluate_run(
     if season_offset is None:
         alignment = {"method": "run", "days": run.season_offset_days}
     else:
-        alignment = resolve_offset(season_offset, dataset.x, dataset.bands, run.meta.get("source_ndvi_curve"))
+        alignment = resolve_offset(season_offset, dataset.x, dataset.bands, run.source_ndvi_curve)
     pred = run.predict_proba(dataset.x, season_offset_days=alignment["days"]).argmax(axis=1)
 
     mapping: dict = {"enabled": bool(map_unknown_to_other)}
@@ -153,7 +154,7 @@ def evaluate_targets(
     per_target: dict[str, dict] = {}
     for name, data in targets.items():
         results = {
-            str(r.meta["seed"]): evaluate_run(r, data, map_unknown_to_other, crops.get(name), season_offsets.get(name))
+            str(r.record.seed): evaluate_run(r, data, map_unknown_to_other, crops.get(name), season_offsets.get(name))
             for r in runs
         }
         if len(runs) == 1:
@@ -165,4 +166,4 @@ def evaluate_targets(
                 "std": {k: s["std"] for k, s in stats.items()},
                 "seeds": results,
             }
-    return {"run": str(run_path), "seeds": [r.meta["seed"] for r in runs], "targets": per_target}
+    return {"run": str(run_path), "seeds": [r.record.seed for r in runs], "targets": per_target}

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
@@ -32,6 +33,10 @@ from cropedge.data.grid import YEAR_STEPS, Window
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
+from cropedge.record import Record
+
+if TYPE_CHECKING:
+    from cropedge.training.recipe import TrainConfig
 
 RUN_JSON = "run.json"
 CONFIG_JSON = "config.json"
@@ -46,6 +51,97 @@ SEED_DIR = re.compile(r"^seed-(-?\d+)$")
 VAL_METRICS = ("oa", "macro_f1", "weighted_f1")
 
 
+@dataclass(frozen=True)
+class Scores(Record):
+    """Classification scores of one split (``cropedge.metrics.classification_report``)."""
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "scores"
+
+    n: int
+    oa: float
+    macro_f1: float
+    weighted_f1: float
+    per_class_f1: dict[str, float | None]
+    support: dict[str, int]
+    confusion: tuple[tuple[int, ...], ...]
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunRecord(Record):
+    """What a finished run is (run.json): written by ``train``, read by eval, export and bench.
+
+    Attributes:
+        model: Registered model name.
+        classes: The model's outputs, in order.
+        bands: Input bands, in order.
+        window: The model window on the year grid.
+        normalization: Per-band statistics of the training split.
+        sources: Source regions.
+        data: The data path it was trained on.
+        seed: The run's seed.
+        augment: The augmentation settings (``AugmentConfig.to_dict``).
+        params: Trainable parameters (trees for forests).
+        macs: Multiply-accumulates per pixel (0 for forests).
+        input_shape: Model input without the batch axis.
+        best_epoch: The kept epoch (None for models without epochs).
+        validation: Scores of the kept model on the held-out source split.
+        n_train: Training samples.
+        n_val: Validation samples.
+        train_seconds: Wall time of the fit.
+        created: UTC time the run finished.
+        season_offset_days: Days the first source region was moved.
+        source_season_offsets: Days each source region was moved.
+        source_ndvi_curve: Mean NDVI of the training split over the year (for ``auto`` alignment).
+        epochs: Epochs trained (Keras models).
+        precision: The Keras dtype policy it trained under.
+        distribution: The ``tf.distribute`` strategy it trained under.
+        class_weights: Loss weight per class, when balanced.
+        status: Always ``finished``: run.json is written last.
+    """
+
+    WHAT: ClassVar[str] = "run.json"
+    FIX: ClassVar[str] = "train the run again"
+
+    model: str
+    classes: tuple[str, ...]
+    bands: tuple[str, ...]
+    window: Window
+    normalization: BandStats
+    sources: tuple[str, ...]
+    data: str
+    seed: int
+    augment: dict
+    params: int
+    macs: int
+    input_shape: tuple[int, ...]
+    best_epoch: int | None
+    validation: Scores
+    n_train: int
+    n_val: int
+    train_seconds: float
+    created: str
+    season_offset_days: float = 0.0
+    source_season_offsets: dict[str, float] = field(default_factory=dict)
+    source_ndvi_curve: tuple[float, ...] | None = None
+    epochs: int | None = None
+    precision: str | None = None
+    distribution: dict = field(default_factory=dict)
+    class_weights: dict[str, float] | None = None
+    status: Literal["finished"] = "finished"
+
+    def __post_init__(self) -> None:
+        """Refuse a record whose parts cannot describe one model."""
+        if len(self.classes) < 2:
+            raise CropEdgeError(f"run.json lists {len(self.classes)} class(es); a model has at least two")
+        if len(self.normalization.mean) != len(self.bands):
+            raise CropEdgeError(
+                f"run.json has {len(self.normalization.mean)} band statistics for {len(self.bands)} bands")
+        if self.source_ndvi_curve is not None and len(self.source_ndvi_curve) != YEAR_STEPS:
+            raise CropEdgeError(f"run.json source_ndvi_curve has {len(self.source_ndvi_curve)} steps, not {YEAR_STEPS}")
+
+
 class Run:
     """A finished run folder.
 
@@ -57,52 +153,66 @@ class Run:
     """
 
     def __init__(self, run_dir: str | Path) -> None:
-        """Open ``run_dir`` and read its metadata; see the class docstring."""
+        """Open ``run_dir`` and read its record; see the class docstring."""
         self.path = Path(run_dir)
-        meta_path = self.path / RUN_JSON
-        if not meta_path.is_file():
+        record_path = self.path / RUN_JSON
+        if not record_path.is_file():
             hint = " (it holds seed-K runs: pick one)" if seed_dirs(self.path) else ""
             raise CropEdgeError(f"{self.path} is not a finished training run: {RUN_JSON} is missing{hint}")
         try:
-            self.meta: dict = json.loads(meta_path.read_text())
-        except ValueError as exc:
-            raise CropEdgeError(f"{meta_path} is corrupt ({exc}): train the run again") from exc
-        if self.meta.get("status") != "finished":
+            data = json.loads(record_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CropEdgeError(f"{record_path} is corrupt ({exc}): train the run again") from exc
+        if isinstance(data, dict) and data.get("status") != "finished":
             raise CropEdgeError(f"{self.path} is not finished: run the same train command again to resume it")
+        self.record = RunRecord.from_dict(data, str(record_path))
 
     def __repr__(self) -> str:
         """The run folder and model name."""
-        return f"Run({str(self.path)!r}, model={self.meta['model']!r})"
+        return f"Run({str(self.path)!r}, model={self.record.model!r})"
 
     @property
     def window(self) -> Window:
         """The model window the run was trained on."""
-        return Window.from_dict(self.meta["window"])
+        return self.record.window
 
     @property
     def stats(self) -> BandStats:
-        """The per-band normalisation statistics saved with the run."""
-        return BandStats.from_dict(self.meta["normalization"])
+        """Per-band normalisation statistics of the training split."""
+        return self.record.normalization
 
     @property
     def classes(self) -> tuple[str, ...]:
         """The model's class names, in output order."""
-        return tuple(self.meta["classes"])
+        return self.record.classes
 
     @property
     def bands(self) -> tuple[str, ...]:
-        """The input bands, in the order the model expects."""
-        return tuple(self.meta["bands"])
+        """The input bands, in order."""
+        return self.record.bands
 
     @property
     def season_offset_days(self) -> float:
-        """The common season offset (days) the run applied; 0 when none."""
-        return float(self.meta.get("season_offset_days", 0.0))
+        """Days the run moved its (first) source region's year before training."""
+        return self.record.season_offset_days
 
     @property
-    def config(self) -> dict:
-        """The TrainConfig as saved (a dict, so reading it needs no TensorFlow)."""
-        return json.loads((self.path / CONFIG_JSON).read_text())
+    def source_ndvi_curve(self) -> tuple[float, ...] | None:
+        """Mean NDVI of the training split over the year, for ``auto`` season alignment."""
+        return self.record.source_ndvi_curve
+
+    @cached_property
+    def config(self) -> TrainConfig:
+        """The TrainConfig as saved in config.json (reading it needs no TensorFlow)."""
+        from cropedge.training.recipe import TrainConfig
+
+        path = self.path / CONFIG_JSON
+        try:
+            return TrainConfig.from_dict(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise CropEdgeError(f"{path} is missing: train the run again") from None
+        except (OSError, ValueError, TypeError, CropEdgeError) as exc:
+            raise CropEdgeError(f"{path} is damaged ({exc}): train the run again") from None
 
     @property
     def is_sklearn(self) -> bool:
@@ -132,8 +242,7 @@ class Run:
         """The source regions as loaded at training time (what ``split.npz`` indexes)."""
         from cropedge.data import load_regions
 
-        data_options = self.config.get("data_options", {})
-        return load_regions(self.meta["data"], list(self.meta["sources"]), **data_options)
+        return load_regions(self.record.data, list(self.record.sources), **self.config.data_options)
 
     def split(self) -> dict[str, np.ndarray]:
         """The train / validation indices into ``source_data()``, from ``split.npz``."""
@@ -166,7 +275,7 @@ class Run:
 
         Samples of other regions get the run's common offset.
         """
-        per_region = self.meta.get("source_season_offsets") or {}
+        per_region = self.record.source_season_offsets
         out = np.full(len(dataset), self.season_offset_days, dtype=np.float64)
         for region, days in per_region.items():
             out[dataset.region == region] = days
@@ -233,12 +342,12 @@ def mean_std(values: Iterable[float]) -> dict:
 
 def summarise_validation(dirs: list[Path]) -> dict:
     """summary.json of a multi-seed run: validation OA, macro-F1, weighted F1 as mean ± std."""
-    runs = [Run(d) for d in dirs]
+    records = [Run(d).record for d in dirs]
     return {
-        "model": runs[0].meta["model"],
-        "sources": runs[0].meta["sources"],
-        "seeds": [r.meta["seed"] for r in runs],
+        "model": records[0].model,
+        "sources": list(records[0].sources),
+        "seeds": [r.seed for r in records],
         "runs": [d.name for d in dirs],
-        "best_epochs": [r.meta["best_epoch"] for r in runs],
-        "validation": {k: mean_std(r.meta["validation"][k] for r in runs) for k in VAL_METRICS},
+        "best_epochs": [r.best_epoch for r in records],
+        "validation": {k: mean_std(getattr(r.validation, k) for r in records) for k in VAL_METRICS},
     }

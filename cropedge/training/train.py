@@ -56,6 +56,8 @@ from cropedge.training.run import (
     SUMMARY_JSON,
     VAL_METRICS,
     VERSIONS_JSON,
+    RunRecord,
+    Scores,
     summarise_validation,
 )
 from cropedge.versions import package_versions
@@ -169,14 +171,14 @@ def train_run(
         fitted = _fit_keras(config, out, parts, verbose=verbose, strategy=strategy, callbacks=callbacks)
     if fitted is None:  # a non-chief worker: the chief writes the run folder
         return out
-    meta = _run_meta(config, source, parts, fitted, offsets, seconds=time.time() - started)
+    record = _run_record(config, source, parts, fitted, offsets, seconds=time.time() - started)
     write_json(out / VERSIONS_JSON, package_versions())
-    write_json(out / RUN_JSON, meta)
+    write_json(out / RUN_JSON, record.to_dict())
     shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
     if verbose:
-        v = meta["validation"]
-        best = f"best epoch {meta['best_epoch']}: " if meta["best_epoch"] else ""
-        print(f"{out}: {best}validation OA {v['oa']:.3f}, macro-F1 {v['macro_f1']:.3f} (n={v['n']})", flush=True)
+        v = record.validation
+        best = f"best epoch {record.best_epoch}: " if record.best_epoch else ""
+        print(f"{out}: {best}validation OA {v.oa:.3f}, macro-F1 {v.macro_f1:.3f} (n={v.n})", flush=True)
     return out
 
 
@@ -288,38 +290,37 @@ class _Fitted:
     extra: dict
 
 
-def _run_meta(
+def _run_record(
     config: TrainConfig, source: Dataset, parts: _Parts, fitted: _Fitted, offsets: dict[str, float], seconds: float
-) -> dict:
+) -> RunRecord:
     try:  # stored so that targets can be aligned later without the source data
-        curve = [round(float(v), 5) for v in ndvi_curve(parts.x[parts.train_idx], source.bands)]
+        curve = tuple(round(float(v), 5) for v in ndvi_curve(parts.x[parts.train_idx], source.bands))
     except CropEdgeError:
         curve = None
-    return {
-        "model": config.model,
-        "classes": list(parts.classes),
-        "bands": list(source.bands),
-        "window": parts.window.to_dict(),
-        "normalization": parts.stats.to_dict(),
-        "season_offset_days": offsets[config.sources[0]],
-        "source_season_offsets": offsets,
-        "sources": list(config.sources),
-        "data": str(config.data),
-        "seed": config.seed,
-        "augment": _augment_config(config).to_dict(),
-        "params": fitted.params,
-        "macs": fitted.macs,
-        "input_shape": list(parts.input_shape),
-        "best_epoch": fitted.best_epoch,
-        "validation": fitted.validation,
-        "n_train": int(len(parts.train_idx)),
-        "n_val": int(len(parts.val_idx)),
-        "source_ndvi_curve": curve,
-        "train_seconds": round(seconds, 1),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    return RunRecord(
+        model=config.model,
+        classes=tuple(parts.classes),
+        bands=tuple(source.bands),
+        window=parts.window,
+        normalization=parts.stats,
+        season_offset_days=offsets[config.sources[0]],
+        source_season_offsets=offsets,
+        sources=tuple(config.sources),
+        data=str(config.data),
+        seed=config.seed,
+        augment=_augment_config(config).to_dict(),
+        params=fitted.params,
+        macs=fitted.macs,
+        input_shape=parts.input_shape,
+        best_epoch=fitted.best_epoch,
+        validation=Scores.from_dict(fitted.validation, "validation"),
+        n_train=int(len(parts.train_idx)),
+        n_val=int(len(parts.val_idx)),
+        source_ndvi_curve=curve,
+        train_seconds=round(seconds, 1),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         **fitted.extra,
-        "status": "finished",
-    }
+    )
 
 
 def _augment_config(config: TrainConfig) -> AugmentConfig:
@@ -437,7 +438,7 @@ def run_train_dataset(run: Any) -> tf.data.Dataset:
     Same split, season offsets, statistics, augmentation, batch size and seed, to fine-tune
     the trained model further: quantization-aware training in ``cropedge.export.exporter``.
     """
-    config = TrainConfig.from_dict(run.config)
+    config = run.config
     source = run.source_data()
     x = shift_samples(source.x, run.source_offsets(source))
     split = run.split()

@@ -89,7 +89,7 @@ def test_class_map_keeps_georeferencing_nodata_and_names(bundles, stack, tmp_pat
         assert src.scales[1] == pytest.approx(1 / CONFIDENCE_SCALE)
         tags = src.tags(1)
         assert [tags[f"CLASS_{i}"] for i in range(len(model.classes))] == list(model.classes)
-        assert src.tags()["MODEL_SHA256"] == model.meta["sha256"]
+        assert src.tags()["MODEL_SHA256"] == model.metadata.to_dict()["sha256"]
     assert len(np.unique(want_classes)) > 2
 
 

@@ -87,10 +87,14 @@ def damaged_copy(bundle: Path, tmp_path: Path, how: str) -> Path:
     elif how == "bitflip":
         data[len(data) // 3] ^= 0x10
         model.write_bytes(bytes(data))
-    elif how == "sha":
-        meta = json.loads((copy / "metadata.json").read_text())
-        meta["sha256"] = "0" * 64
+    elif how == "sha":  # both copies agree, with a digest of their own, but name another flatbuffer
+        from cropedge.device.bundle import embed_metadata, load_bundle, metadata_digest
+
+        flatbuffer = load_bundle(copy).model_bytes
+        meta = {**json.loads((copy / "metadata.json").read_text()), "sha256": "0" * 64}
+        meta["digest"] = metadata_digest(flatbuffer, meta)
         (copy / "metadata.json").write_text(json.dumps(meta))
+        model.write_bytes(embed_metadata(flatbuffer, meta))
     return copy
 
 

@@ -23,7 +23,7 @@ from .conftest import reflectance, target
 def raw_probabilities(bundle_path, x_year: np.ndarray) -> np.ndarray:
     """The reference: one direct interpreter call on the whole input, (de)quantized by hand."""
     bundle = load_bundle(bundle_path)
-    meta = bundle.meta
+    meta = bundle.metadata.to_dict()
     x = prepare_input(x_year, Window.from_dict(meta["window"]), BandStats.from_dict(meta["normalization"]))
     interpreter = Interpreter(model_content=bundle.model_bytes)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
@@ -133,7 +133,6 @@ def test_metadata_must_describe_the_model(bundles, tmp_path):
     from cropedge.device.bundle import write_bundle
 
     bundle = load_bundle(bundles["int8"])
-    meta = {**bundle.meta, "window": Window(121, 300).to_dict()}
-    write_bundle(tmp_path / "b", bundle.model_bytes, meta)
+    write_bundle(tmp_path / "b", bundle.model_bytes, replace(bundle.metadata, window=Window(121, 300)))
     with pytest.raises(CropEdgeError, match="metadata says"):
         LiteModel(tmp_path / "b")

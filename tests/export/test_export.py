@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from click.testing import CliRunner
 
 from cropedge.cli import cli
 from cropedge.data.synthetic import synthesize
-from cropedge.device.bundle import REQUIRED_KEYS, load_bundle, sha256
+from cropedge.device.bundle import BundleMetadata, load_bundle, sha256
 from cropedge.device.runtime import LiteModel
 from cropedge.errors import CropEdgeError
 from cropedge.export.exporter import PRECISIONS, export_run, precision_table_markdown
@@ -26,7 +27,9 @@ from cropedge.training.train import TrainConfig, relabel, train_run
 REPO = Path(__file__).resolve().parents[2]
 CXX = shutil.which("g++") or shutil.which("c++")
 HAS_MICRO, NO_MICRO = micro_available()
-META_KEYS = set(REQUIRED_KEYS) | {
+REQUIRED_KEYS = {f.name for f in dataclasses.fields(BundleMetadata) if f.default is dataclasses.MISSING
+                 and f.default_factory is dataclasses.MISSING}
+META_KEYS = REQUIRED_KEYS | {"metadata_version", "digest", "source_ndvi_curve",
     "name", "quantization", "season_offset_days", "params", "macs", "source_run", "versions", "created", "self_check",
 }
 
@@ -73,11 +76,11 @@ def test_one_bundle_folder_per_precision(exported) -> None:
 @pytest.mark.parametrize("precision", ["float32", "int8"])
 def test_metadata_is_complete_and_verified(exported, run_dir: Path, precision: str) -> None:
     bundle, row = bundle_of(exported, precision)  # load_bundle checks sha256 against the flatbuffer
-    meta = bundle.meta
+    meta = bundle.metadata.to_dict()
     assert META_KEYS <= set(meta)
     assert meta["sha256"] == sha256(bundle.model_bytes) and meta["model_bytes"] == row["bytes"]
     folder = Path(row["path"])
-    embedded = load_bundle(folder / "model.tflite").meta  # the lone .tflite describes itself too
+    embedded = load_bundle(folder / "model.tflite").metadata.to_dict()  # the lone .tflite describes itself too
     assert embedded == json.loads((folder / "metadata.json").read_text())
     run = json.loads((run_dir / "run.json").read_text())
     for key in ("model", "classes", "bands", "window", "normalization", "params", "macs"):
@@ -89,13 +92,13 @@ def test_metadata_is_complete_and_verified(exported, run_dir: Path, precision: s
 
 
 def test_int8_io_is_int8_with_its_quantization(exported) -> None:
-    meta = bundle_of(exported, "int8")[0].meta
+    meta = bundle_of(exported, "int8")[0].metadata.to_dict()
     assert meta["input"]["dtype"] == meta["output"]["dtype"] == "int8"
     assert meta["input"]["shape"] == [-1, 10, 43, 1] and meta["output"]["shape"] == [-1, 7]
     assert meta["input"]["scale"] > 0 and -128 <= meta["input"]["zero_point"] <= 127
     assert meta["output"]["scale"] == pytest.approx(1 / 256) and meta["output"]["zero_point"] == -128
     assert meta["quantization"]["representative_samples"] == 100
-    f32 = bundle_of(exported, "float32")[0].meta
+    f32 = bundle_of(exported, "float32")[0].metadata.to_dict()
     assert f32["input"] == {"shape": [-1, 10, 43, 1], "dtype": "float32", "scale": 0.0, "zero_point": 0}
 
 
@@ -108,11 +111,11 @@ def test_bundle_agrees_with_keras_in_litert(exported, run_dir: Path, precision: 
     lite_pred = LiteModel(bundle.path).predict(val.x)[0]
     agreement = float((lite_pred == keras_pred).mean())
     assert agreement >= least
-    check = bundle.meta["self_check"]
+    check = bundle.metadata.to_dict()["self_check"]
     assert check["n"] == len(val) and check["agreement"] == pytest.approx(agreement) and check["passed"]
     y = relabel(val, run.classes)
     assert check["tflite_oa"] == pytest.approx((lite_pred == y).mean())
-    assert check["keras_oa"] == pytest.approx(run.meta["validation"]["oa"])
+    assert check["keras_oa"] == pytest.approx(run.record.to_dict()["validation"]["oa"])
 
 
 @pytest.mark.skipif(CXX is None, reason="no C++ compiler on this machine")
@@ -130,12 +133,12 @@ def test_c_array_compiles_and_holds_the_model(exported, tmp_path: Path) -> None:
     subprocess.run([CXX, "-std=c++11", "-o", "main", "main.cc", "model_data.cc"], cwd=tmp_path, check=True)
     done = subprocess.run([tmp_path / "main"], capture_output=True, check=True)
     assert done.stdout == bundle.model_bytes
-    meta = bundle.meta
+    meta = bundle.metadata.to_dict()
     assert done.stderr.decode() == f"10 43 {meta['input']['zero_point']} {meta['classes'][0]}"
 
 
 def test_micro_check_is_recorded(exported) -> None:
-    meta = bundle_of(exported, "int8")[0].meta
+    meta = bundle_of(exported, "int8")[0].metadata.to_dict()
     if not HAS_MICRO:
         assert meta["mcu"] == {"status": "skipped", "reason": NO_MICRO, "problems": []}
         pytest.skip(NO_MICRO)
@@ -240,11 +243,11 @@ def test_float16_dynamic_and_qat_export_and_run(run_dir: Path, tmp_path: Path) -
     sizes = {}
     for row in results:
         bundle = load_bundle(row["path"])
-        assert bundle.meta["self_check"]["agreement"] >= 0.9, row
+        assert bundle.metadata.to_dict()["self_check"]["agreement"] >= 0.9, row
         lite_pred = LiteModel(bundle).predict(val.x)[0]
         assert (lite_pred == keras_pred).mean() >= 0.9
         sizes[row["precision"]] = row["bytes"]
-    qat = load_bundle(tmp_path / "cropnet-xs-shallow-int8-qat").meta
+    qat = load_bundle(tmp_path / "cropnet-xs-shallow-int8-qat").metadata.to_dict()
     assert qat["input"]["dtype"] == "int8" and qat["quantization"]["qat_epochs"] == 1
     assert qat["quantization"]["scheme"] == "full-integer int8 (quantization-aware training)"
     assert sizes["dynamic"] < sizes["float16"]

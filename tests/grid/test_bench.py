@@ -17,21 +17,8 @@ from click.testing import CliRunner
 
 from cropedge.cli import cli
 from cropedge.errors import CropEdgeError
-from cropedge.grid.bench import (
-    CHECK_FAILED,
-    FAILED,
-    KERAS,
-    OK,
-    STATUS_ICONS,
-    LatencyOptions,
-    below_floor,
-    parse_shard,
-    plan,
-    read_rows,
-    run_grid,
-    settings_from_recipes,
-    shard,
-)
+from cropedge.grid.bench import LatencyOptions, parse_shard, plan, run_grid, settings_from_recipes, shard
+from cropedge.grid.rows import CHECK_FAILED, FAILED, KERAS, OK, STATUS_ICONS, below_floor, read_rows
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = [REPO / "training" / "cross_country.toml", REPO / "training" / "cross_hemisphere.toml"]
@@ -70,29 +57,29 @@ def test_one_row_per_cell_with_statuses(grid):
     assert summary.jobs == 2 and summary.trained == 2
     expected = len(MODELS) * TARGET_ROWS * (1 + len(PRECISIONS))
     assert summary.cells == expected == len(summary.rows) == len(list((out / "cells").glob("*.json")))
-    rows = {(r["model"], r["precision"], r["setting"], r["target"], r["aligned"]): r for r in summary.rows}
+    rows = {(r.model, r.precision, r.setting, r.target, r.aligned): r for r in summary.rows}
     for r in summary.rows:
-        assert r["icon"] == STATUS_ICONS[r["status"]]
-    cnn = [r for r in summary.rows if r["model"] == "cropnet-xxs"]
-    assert {r["status"] for r in cnn} <= {OK, CHECK_FAILED}
+        assert r.icon == STATUS_ICONS[r.status]
+    cnn = [r for r in summary.rows if r.model == "cropnet-xxs"]
+    assert {r.status for r in cnn} <= {OK, CHECK_FAILED}
     for r in cnn:
-        assert 0.0 <= r["oa"] <= 1.0 and r["n"] > 0 and r["size_bytes"] > 0
-        assert r["runtime"] and r["cpu_model"] and r["tensorflow"]
+        assert 0.0 <= r.oa <= 1.0 and r.n > 0 and r.size_bytes > 0
+        assert r.runtime and r.cpu_model and r.tensorflow
     # bundles are timed at every batch x threads; the Keras reference row is not
     int8 = rows[("cropnet-xxs", "int8", "cross_country", "BEL", False)]
-    assert {(lat["batch"], lat["threads"]) for lat in int8["latency"]} == {(1, 1), (8, 1)}
-    assert all(lat["p5_ms"] <= lat["median_ms"] <= lat["p95_ms"] for lat in int8["latency"])
-    assert int8["size_bytes"] < rows[("cropnet-xxs", "float32", "cross_country", "BEL", False)]["size_bytes"]
-    assert not rows[("cropnet-xxs", KERAS, "cross_country", "BEL", False)].get("latency")
+    assert {(lat.batch, lat.threads) for lat in int8.latency} == {(1, 1), (8, 1)}
+    assert all(lat.p5_ms <= lat.median_ms <= lat.p95_ms for lat in int8.latency)
+    assert int8.size_bytes < rows[("cropnet-xxs", "float32", "cross_country", "BEL", False)].size_bytes
+    assert not rows[("cropnet-xxs", KERAS, "cross_country", "BEL", False)].latency
     # season-aligned rows moved the southern year by the recipe's 182 days
-    assert rows[("cropnet-xxs", "int8", "cross_hemisphere", "AUS", True)]["season_offset_days"] == 182
-    assert rows[("cropnet-xxs", "int8", "cross_hemisphere", "AUS", False)]["season_offset_days"] == 0
+    assert rows[("cropnet-xxs", "int8", "cross_hemisphere", "AUS", True)].season_offset_days == 182
+    assert rows[("cropnet-xxs", "int8", "cross_hemisphere", "AUS", False)].season_offset_days == 0
     # a random forest trains and scores, but cannot become a .tflite: failed rows with a reason, no crash
-    forest = [r for r in summary.rows if r["model"] == "randomforest"]
-    assert {r["status"] for r in forest if r["precision"] == KERAS} == {OK}
-    exported = [r for r in forest if r["precision"] != KERAS]
-    assert {r["status"] for r in exported} == {FAILED}
-    assert all("export failed" in r["reason"] and "Keras" in r["reason"] and r["traceback"] for r in exported)
+    forest = [r for r in summary.rows if r.model == "randomforest"]
+    assert {r.status for r in forest if r.precision == KERAS} == {OK}
+    exported = [r for r in forest if r.precision != KERAS]
+    assert {r.status for r in exported} == {FAILED}
+    assert all("export failed" in r.reason and "Keras" in r.reason and r.traceback for r in exported)
 
 
 @pytest.mark.slow
@@ -131,7 +118,7 @@ def test_killed_grid_resumes_only_missing_work(grid, data):
 def test_failed_cells_rerun_only_when_asked(grid, data):
     out, _ = grid
     settings = settings_from_recipes(RECIPES, data)
-    failed = [r for r in read_rows(out) if r["status"] == FAILED]
+    failed = [r for r in read_rows(out) if r.status == FAILED]
     kept = run_grid(settings, out, ["randomforest"], PRECISIONS, [0], epochs=1, latency=LATENCY, progress=False)
     assert kept.evaluated == 0
     retried = run_grid(settings, out, ["randomforest"], PRECISIONS, [0], epochs=1, latency=LATENCY,
@@ -145,7 +132,7 @@ def test_cli_min_oa_floor_sets_exit_status(grid, data):
     args = ["bench", "--recipe", str(RECIPES[0]), "--recipe", str(RECIPES[1]), "--data", str(data),
             "--models", ",".join(MODELS), "--precisions", ",".join(PRECISIONS), "--seeds", "1", "--epochs", "1",
             "--batches", "1,8", "--threads", "1", "--warmup", "1", "--runs", "3", "--out", str(out), "--json"]
-    ok_rows = [r for r in summary.rows if r["status"] == OK]
+    ok_rows = [r for r in summary.rows if r.status == OK]
     passing = CliRunner().invoke(cli, [*args, "--min-oa", "0"])
     assert passing.exit_code == 0, passing.output
     assert json.loads(passing.output)["evaluated"] == 0

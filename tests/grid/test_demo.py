@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cropedge.cli import cli
-from cropedge.grid.bench import CHECK_FAILED, OK
+from cropedge.grid.rows import CHECK_FAILED, OK
 from cropedge.grid.demo import QUICK, RECIPES, run_demo
 
 # the quick demo shrunk further; the CLI call below asks for exactly this with its knobs

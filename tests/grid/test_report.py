@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from cropedge.cli import cli
 from cropedge.device.profile import DeviceProfile
 from cropedge.errors import CropEdgeError
-from cropedge.grid.bench import KERAS, LatencyOptions, read_rows, run_grid, settings_from_recipes
+from cropedge.grid.bench import LatencyOptions, run_grid, settings_from_recipes
+from cropedge.grid.rows import KERAS, read_rows
 from cropedge.grid.figures import pareto_front
 from cropedge.grid.report import (
     build_report,
@@ -83,7 +84,7 @@ def test_shards_merge_and_report_needs_only_the_cells(grid, tmp_path):
         for path in cells[i::2]:
             shutil.copy(path, tmp_path / part / "cells" / path.name)
     merged = load_rows([tmp_path / "a", tmp_path / "b"])
-    assert [r["key"] for r in merged] == [r["key"] for r in read_rows(grid)]
+    assert [r.key for r in merged] == [r.key for r in read_rows(grid)]
     result = CliRunner().invoke(cli, ["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out",
                                       str(tmp_path / "merged"), "--profile", "pi4"])
     assert result.exit_code == 0, result.output

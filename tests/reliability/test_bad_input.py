@@ -79,10 +79,25 @@ class Ctx:
         shutil.copytree(self.bundle, dst)
         return dst
 
-    def edit_meta(self, **changes: object) -> Path:
+    def edit_meta(self, redigest: bool = True, **changes: object) -> Path:
+        """A bundle whose metadata says something else, in both copies with a matching digest (as a faulty
+        exporter would write it), so each case reaches the check it is named after; ``redigest=False``
+        leaves the digest as exported (an edit made after export)."""
+        from cropedge.device.bundle import embed_metadata, load_bundle, metadata_digest
+
         folder = self.bundle_copy()
-        meta = json.loads((folder / "metadata.json").read_text())
-        meta.update(changes)
+        flatbuffer = load_bundle(folder).model_bytes
+        meta = {**json.loads((folder / "metadata.json").read_text()), **changes}
+        if redigest:
+            meta["digest"] = metadata_digest(flatbuffer, meta)
+        (folder / "metadata.json").write_text(json.dumps(meta))
+        (folder / "model.tflite").write_bytes(embed_metadata(flatbuffer, meta))
+        return folder
+
+    def hand_edited_meta(self, **changes: object) -> Path:
+        """A bundle whose metadata.json alone was edited."""
+        folder = self.bundle_copy()
+        meta = {**json.loads((folder / "metadata.json").read_text()), **changes}
         (folder / "metadata.json").write_text(json.dumps(meta))
         return folder
 
@@ -172,6 +187,10 @@ def _train(ctx: Ctx, data: Path, *extra: object, out: Path | None = None) -> tup
     for flag, value in zip(extra[::2], extra[1::2], strict=False):
         base[flag] = value
     return ["train", "--data", data, *[x for kv in base.items() for x in kv], "--out", out], [out]
+
+
+def _classes(ctx: Ctx) -> list[str]:
+    return json.loads((ctx.bundle / "metadata.json").read_text())["classes"]
 
 
 def _predict(ctx: Ctx, bundle: Path, table: Path, *extra: object, out: Path | None = None) -> tuple[list, list]:
@@ -283,6 +302,13 @@ CASES: dict[str, tuple[Case, str]] = {
                                                 "end_doy": 200, "step": 5}), c.table), "re-export"),
     "predict/metadata classes not the model's": (lambda c: _predict(c, c.edit_meta(classes=["a", "b"]), c.table),
                                                  "re-export"),
+    "predict/metadata.json classes swapped by hand": (
+        lambda c: _predict(c, c.hand_edited_meta(classes=list(reversed(_classes(c)))), c.table), "was edited"),
+    "predict/metadata classes not a list": (lambda c: _predict(c, c.edit_meta(classes="abcdefg"), c.table),
+                                            "field 'classes' is 'abcdefg', not a list"),
+    "predict/metadata edited in both copies": (
+        lambda c: _predict(c, c.edit_meta(redigest=False, classes=list(reversed(_classes(c)))), c.table),
+        "does not match its digest"),
     "predict/input bands not the bundle's": (lambda c: _predict(c, c.bundle, _bands_table(c)), "bands do not match"),
     "predict/input season misses the window": (lambda c: _predict(c, c.bundle, _early_season_table(c)), "window"),
     # --- arguments ----------------------------------------------------------------------------------------

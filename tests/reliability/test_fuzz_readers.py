@@ -256,17 +256,21 @@ def real_meta(bundles: dict[str, Path]) -> tuple[Path, dict]:
 @given(changes=st.dictionaries(st.sampled_from(list(FIELDS)), st.just(None), min_size=1, max_size=3), data=st.data())
 def test_bundle_metadata_fields_load_or_refuse(tmp_path: Path, real_meta: tuple[Path, dict], changes: dict,
                                                data: st.DataObject) -> None:  # fmt: skip
-    """A real int8 bundle whose metadata fields are replaced by odd values: LiteModel opens it
-    (and classifies) or raises CropEdgeError."""
+    """A real int8 bundle whose metadata fields are replaced by odd values, in both copies and with
+    a matching digest (as a faulty exporter would write them): LiteModel opens it (and classifies)
+    or raises CropEdgeError."""
+    from cropedge.device.bundle import embed_metadata, load_bundle, seal
     from cropedge.device.runtime import LiteModel
 
     folder, meta = real_meta
     meta = dict(meta)
     for key in changes:
         meta[key] = data.draw(st.one_of(FIELDS[key], JSON_ODD), label=key)
+    flatbuffer = load_bundle(folder).model_bytes
+    meta = seal(flatbuffer, meta)
     bundle = tmp_path / "bundle"
     bundle.mkdir(exist_ok=True)
-    (bundle / "model.tflite").write_bytes((folder / "model.tflite").read_bytes())
+    (bundle / "model.tflite").write_bytes(embed_metadata(flatbuffer, meta))
     (bundle / "metadata.json").write_text(json.dumps(meta))
     try:
         model = LiteModel(bundle)

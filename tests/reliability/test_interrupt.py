@@ -95,7 +95,7 @@ def test_killed_export_leaves_only_whole_bundles(trained_run: Path, tmp_path: Pa
     kill_when(("export", trained_run, "--float32", "--int8", "--out", out, "--quiet"), first.exists)
     assert f"{MODEL}-float32" in visible(out)
     for name in visible(out):  # the int8 bundle is there whole (checksum and all), or not at all
-        assert load_bundle(out / name).meta["precision"] in ("float32", "int8")
+        assert load_bundle(out / name).metadata.to_dict()["precision"] in ("float32", "int8")
 
 
 def test_killed_predict_leaves_no_output(bundles: dict[str, Path], tmp_path: Path) -> None:

@@ -56,9 +56,9 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> TrainConfig:
 @pytest.fixture(scope="module")
 def single_device_f1(config: TrainConfig, tmp_path_factory: pytest.TempPathFactory) -> float:
     run = Run(train_run(config, tmp_path_factory.mktemp("single") / "run", verbose=0))
-    assert run.meta["distribution"]["strategy"] == "default"
-    assert run.meta["validation"]["macro_f1"] > 0.4
-    return run.meta["validation"]["macro_f1"]
+    assert run.record.to_dict()["distribution"]["strategy"] == "default"
+    assert run.record.to_dict()["validation"]["macro_f1"] > 0.4
+    return run.record.to_dict()["validation"]["macro_f1"]
 
 
 def _env(tf_config: dict | None = None) -> dict[str, str]:
@@ -98,7 +98,7 @@ def test_mirrored_strategy_on_two_cpu_devices(config: TrainConfig, single_device
     res = _result(_start(2, config, tmp_path / "run", _env()))
     assert res["strategy"] == "MirroredStrategy" and res["replicas"] == 2
     assert abs(res["macro_f1"] - single_device_f1) <= BAND
-    meta = Run(tmp_path / "run").meta
+    meta = Run(tmp_path / "run").record.to_dict()
     assert meta["distribution"]["replicas"] == 2 and abs(meta["validation"]["macro_f1"] - single_device_f1) <= BAND
 
 
@@ -115,7 +115,7 @@ def test_multi_worker_strategy_with_two_processes(config: TrainConfig, single_de
         assert res["strategy"] == "MultiWorkerMirroredStrategy" and res["replicas"] == 2 and res["workers"] == 2
         assert abs(res["macro_f1"] - single_device_f1) <= BAND
     assert results[0]["macro_f1"] == pytest.approx(results[1]["macro_f1"])  # one model, kept in sync
-    meta = Run(out).meta
+    meta = Run(out).record.to_dict()
     assert meta["distribution"]["strategy"] == "MultiWorkerMirroredStrategy"
     assert meta["validation"]["macro_f1"] == pytest.approx(results[0]["macro_f1"])
 

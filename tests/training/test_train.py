@@ -71,14 +71,14 @@ def test_best_validation_epoch_is_kept(run_dir: Path) -> None:
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     scores = [float(r["val_macro_f1"]) for r in rows]
     run = Run(run_dir)
-    assert run.meta["best_epoch"] == int(np.argmax(scores)) + 1
+    assert run.record.to_dict()["best_epoch"] == int(np.argmax(scores)) + 1
     # the saved model is that epoch's: scoring it again gives the recorded validation macro-F1
     val = run.val_data()
     pred = run.predict_proba(val.x).argmax(axis=1)
     y = np.array([run.classes.index(val.classes[i]) for i in val.y])
-    assert run.meta["validation"]["oa"] == pytest.approx(float((pred == y).mean()))
-    assert run.meta["validation"]["macro_f1"] == pytest.approx(max(scores), abs=1e-6)
-    assert run.meta["validation"]["macro_f1"] > 0.5  # it learned something
+    assert run.record.to_dict()["validation"]["oa"] == pytest.approx(float((pred == y).mean()))
+    assert run.record.to_dict()["validation"]["macro_f1"] == pytest.approx(max(scores), abs=1e-6)
+    assert run.record.to_dict()["validation"]["macro_f1"] > 0.5  # it learned something
 
 
 def test_split_is_stratified_held_out_source_data(run_dir: Path, config: TrainConfig) -> None:
@@ -101,7 +101,7 @@ def test_class_weights_are_balanced_on_the_training_split(run_dir: Path) -> None
     y = run.train_data().y
     counts = np.bincount(y)
     expected = {c: len(y) / (len(counts) * counts[i]) for i, c in enumerate(run.classes)}
-    assert run.meta["class_weights"] == pytest.approx(expected)
+    assert run.record.to_dict()["class_weights"] == pytest.approx(expected)
 
 
 def test_stratified_split_leaves_out_unlabelled_and_singletons() -> None:
@@ -145,7 +145,7 @@ def test_interrupted_run_resumes_from_its_last_epoch(config: TrainConfig, tmp_pa
     rows = _history(out)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert float(rows[0]["val_macro_f1"]) == pytest.approx(first[0]["val_macro_f1"])
-    assert Run(out).meta["best_epoch"] == int(np.argmax([float(r["val_macro_f1"]) for r in rows])) + 1
+    assert Run(out).record.to_dict()["best_epoch"] == int(np.argmax([float(r["val_macro_f1"]) for r in rows])) + 1
     assert not (out / "backup").exists()
 
 
@@ -166,8 +166,8 @@ def test_randomforest_trains_through_the_same_entry_point(config: TrainConfig, t
     out = train_run(rf, tmp_path / "rf", verbose=0)
     assert (out / "model.joblib").is_file() and not (out / "model.keras").exists()
     run = Run(out)
-    assert run.meta["best_epoch"] is None and run.meta["validation"]["macro_f1"] > 0.5
-    assert run.predict_proba(run.val_data().x).shape == (run.meta["n_val"], len(run.classes))
+    assert run.record.to_dict()["best_epoch"] is None and run.record.to_dict()["validation"]["macro_f1"] > 0.5
+    assert run.predict_proba(run.val_data().x).shape == (run.record.to_dict()["n_val"], len(run.classes))
 
 
 def test_seeds_write_subfolders_and_a_summary(config: TrainConfig, tmp_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_seeds_write_subfolders_and_a_summary(config: TrainConfig, tmp_path: Pat
     out = train_seeds(forest, [0, 3], tmp_path / "seeds", verbose=0)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seeds"] == [0, 3] and summary["runs"] == ["seed-0", "seed-3"]
-    values = [Run(out / f"seed-{s}").meta["validation"]["macro_f1"] for s in (0, 3)]
+    values = [Run(out / f"seed-{s}").record.to_dict()["validation"]["macro_f1"] for s in (0, 3)]
     assert summary["validation"]["macro_f1"]["mean"] == pytest.approx(np.mean(values))
     assert summary["validation"]["macro_f1"]["std"] == pytest.approx(np.std(values))
 
@@ -183,7 +183,7 @@ def test_seeds_write_subfolders_and_a_summary(config: TrainConfig, tmp_path: Pat
 def test_mixed_precision_trains_and_saves_a_float32_model(config: TrainConfig, tmp_path: Path) -> None:
     out = train_run(replace(config, epochs=1, mixed_precision=True), tmp_path / "mp", verbose=0)
     run = Run(out)
-    assert run.meta["precision"] == "mixed_bfloat16"  # CPU; mixed_float16 on a GPU
+    assert run.record.to_dict()["precision"] == "mixed_bfloat16"  # CPU; mixed_float16 on a GPU
     assert all(layer.dtype_policy.name == "float32" for layer in run.model.layers)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
 
@@ -271,7 +271,7 @@ def test_cli_trains_a_run(data_dir: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.output == ""
-    meta = Run(out).meta
+    meta = Run(out).record.to_dict()
     assert (meta["model"], meta["seed"], meta["augment"]["time_shift"]) == ("mlp", 2, True)
 
 
