@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cropedge.data.grid import STEP_DAYS, YEAR_DOY, YEAR_STEPS
+from cropedge.data.matching import check_model_input, labels_by_name
 from cropedge.data.prepare import prepare_input
 from cropedge.device.bundle import Bundle, load_bundle
 from cropedge.errors import CropEdgeError
@@ -144,27 +145,11 @@ class LiteModel:
 
     def check_input(self, x_year: np.ndarray, bands: tuple[str, ...] | list[str] | None = None) -> None:
         """Raise ``CropEdgeError`` unless ``x_year`` is [N, model bands, 73] (bands in model order)."""
-        if bands is not None and tuple(bands) != self.bands:
-            missing = [b for b in self.bands if b not in bands]
-            hint = f"missing {', '.join(missing)}" if missing else f"order {', '.join(bands)}"
-            raise CropEdgeError(
-                f"input bands do not match the model ({hint}); the model needs {', '.join(self.bands)}"
-            )
-        if x_year.ndim != 3 or x_year.shape[1] != len(self.bands) or x_year.shape[2] != YEAR_STEPS:
-            raise CropEdgeError(
-                f"input has shape {list(x_year.shape)} but the model needs [samples, {len(self.bands)} bands, "
-                f"{YEAR_STEPS} steps of the 5-day year grid] to cut its window day "
-                f"{self.window.start_doy}..{self.window.end_doy}"
-            )
+        check_model_input(x_year, bands, self.bands, self.window)
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ``CropEdgeError`` unless ``dataset`` has the model's bands (in order) on the year grid."""
-        if len(dataset.doy) != YEAR_STEPS or not np.allclose(dataset.doy, YEAR_DOY):
-            raise CropEdgeError(
-                f"{dataset.source or 'data'}: time axis is not the {YEAR_STEPS}-step year grid "
-                f"the window day {self.window.start_doy}..{self.window.end_doy} is cut from"
-            )
-        self.check_input(dataset.x, dataset.bands)
+        check_model_input(dataset.x, dataset.bands, self.bands, self.window, dataset.doy)
 
     def check_dates(self, doy: np.ndarray, season_offset_days: float | None = None) -> None:
         """Raise ``CropEdgeError`` if the observation days ``doy`` leave the model window uncovered.
@@ -197,8 +182,7 @@ class LiteModel:
 
         -1 marks a sample that is unlabelled or of a class the model does not know.
         """
-        lookup = np.array([self.classes.index(c) if c in self.classes else -1 for c in dataset.classes] + [-1])
-        return lookup[np.where(dataset.y >= 0, dataset.y, -1)]
+        return labels_by_name(dataset, self.classes)[0]
 
     # -- inference --------------------------------------------------------------------------
 

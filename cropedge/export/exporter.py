@@ -280,16 +280,15 @@ class _Context:
         return self._model_labels(self.run.val_data())
 
     def _model_labels(self, dataset: Dataset) -> Dataset:
-        from dataclasses import replace
+        from cropedge.data.matching import labels_by_name
 
-        from cropedge.training.train import relabel
-
-        return replace(dataset, y=relabel(dataset, self.run.classes), classes=self.run.classes)
+        return replace(dataset, y=labels_by_name(dataset, self.run.classes)[0], classes=self.run.classes)
 
     @cached_property
     def rep_x(self) -> np.ndarray:
         """Stratified, un-augmented source training samples, prepared like the model's input."""
-        from cropedge.export.quantize import MIN_REP_SAMPLES, stratified_sample
+        from cropedge.data.matching import stratified_sample
+        from cropedge.export.quantize import MIN_REP_SAMPLES
 
         wanted = self.settings["rep_samples"]
         idx = stratified_sample(self.train.y, wanted)

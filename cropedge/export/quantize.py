@@ -22,21 +22,6 @@ from cropedge.errors import CropEdgeError
 MIN_REP_SAMPLES = 300
 
 
-def stratified_sample(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``n`` samples (all if fewer exist) drawn round-robin over the classes.
-
-    Every class present gets its share before any class gets more, so rare crops still
-    set the activation ranges they produce.
-    """
-    y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    pools = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
-    depth = max((len(p) for p in pools), default=0)
-    # interleave: first sample of every class, then second of every class, ...
-    order = [p[i] for i in range(depth) for p in pools if i < len(p)]
-    return np.sort(np.asarray(order[:n], dtype=np.int64))
-
-
 def representative_dataset(x: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
     """The converter's calibration callback: one prepared sample [1, bands, T, 1] per step."""
     x = np.asarray(x, dtype=np.float32)

@@ -22,6 +22,7 @@ import numpy as np
 
 from cropedge.data.align import resolve_offset
 from cropedge.data.dataset import Dataset
+from cropedge.data.matching import labels_by_name
 from cropedge.errors import CropEdgeError
 from cropedge.metrics import classification_report
 from cropedge.training.run import VAL_METRICS, Run, mean_std, run_dirs
@@ -35,19 +36,6 @@ REFERENCE_CROPS: dict[str, tuple[str, ...]] = {
     "CHN": ("corn", "soybeans", "rice"),
     "ARG": ("corn", "soybeans", "rice", "sugarcane", "cotton"),  # all but wheat
 }
-
-
-def map_target_labels(dataset: Dataset, classes: Sequence[str]) -> tuple[np.ndarray, dict[str, int]]:
-    """Target labels as indices into the run's ``classes`` (by name).
-
-    Returns the labels (-1 for unlabelled samples and for classes the run never saw) and
-    the sample count of each unseen class.
-    """
-    lookup = {c: i for i, c in enumerate(classes)}
-    index = np.array([lookup.get(c, -1) for c in dataset.classes] + [-1])
-    y = index[dataset.y]  # unlabelled (-1) picks the trailing -1
-    unseen = {c: int((dataset.y == i).sum()) for i, c in enumerate(dataset.classes) if c not in lookup}
-    return y, {c: n for c, n in unseen.items() if n}
 
 
 def remap_unknown_to_other(pred: np.ndarray, classes: Sequence[str], crops: Sequence[str]) -> np.ndarray:
@@ -91,7 +79,7 @@ def evaluate_run(
     """
     run = Run(run) if isinstance(run, (str, Path)) else run
     run.check_dataset(dataset)
-    y, unseen = map_target_labels(dataset, run.classes)
+    y, unseen = labels_by_name(dataset, run.classes)
     if season_offset is None:
         alignment = {"method": "run", "days": run.season_offset_days}
     else:

@@ -30,6 +30,7 @@ import numpy as np
 from cropedge.data.align import shift_samples
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import YEAR_STEPS, Window
+from cropedge.data.matching import check_model_input
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
@@ -259,16 +260,7 @@ class Run:
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ``CropEdgeError`` when ``dataset`` cannot feed this model (bands, time grid)."""
-        if tuple(dataset.bands) != self.bands:
-            raise CropEdgeError(
-                f"data bands {', '.join(dataset.bands)} do not match the model's {', '.join(self.bands)} "
-                f"({self.path}): use data with the same bands in the same order"
-            )
-        if dataset.x.shape[-1] != YEAR_STEPS:
-            raise CropEdgeError(
-                f"data has {dataset.x.shape[-1]} time steps; the model's window day "
-                f"{self.window.start_doy}..{self.window.end_doy} needs the {YEAR_STEPS}-step year grid"
-            )
+        check_model_input(dataset.x, dataset.bands, self.bands, self.window, dataset.doy)
 
     def source_offsets(self, dataset: Dataset) -> np.ndarray:
         """Per-sample season offset (days) the run applied to its source regions.

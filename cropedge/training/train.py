@@ -36,6 +36,7 @@ from cropedge.data import load_regions
 from cropedge.data.align import AUTO, estimate_offset, ndvi_curve, shift_samples
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import Window
+from cropedge.data.matching import labels_by_name, stratified_split
 from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
@@ -43,7 +44,6 @@ from cropedge.metrics import classification_report
 from cropedge.models import count_macs, count_params, get_model, model_spec
 from cropedge.training.augment import AugmentConfig, augment_dataset
 from cropedge.training.distribute import describe, is_chief, precision_policy, select_strategy
-from cropedge.training.evaluate import map_target_labels
 from cropedge.training.recipe import TrainConfig  # noqa: F401 - defined there so that parsing a recipe needs no TensorFlow
 from cropedge.training.run import (
     BACKUP_DIR,
@@ -61,24 +61,6 @@ from cropedge.training.run import (
     summarise_validation,
 )
 from cropedge.versions import package_versions
-
-
-def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out ``val_fraction`` of every class (at least one sample of classes with two or more).
-
-    Unlabelled samples (``y < 0``) go to neither part. Returns sorted ``(train_idx, val_idx)``.
-    """
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for c in np.unique(y[y >= 0]):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        n_val = max(int(round(len(idx) * val_fraction)), 1) if len(idx) > 1 else 0
-        val.append(idx[:n_val])
-        train.append(idx[n_val:])
-    return (
-        np.sort(np.concatenate(train or [[]])).astype(np.int64),
-        np.sort(np.concatenate(val or [[]])).astype(np.int64),
-    )
 
 
 def balanced_class_weights(y: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -122,11 +104,6 @@ def source_season_offsets(source: Dataset, config: TrainConfig) -> dict[str, flo
     return {r: estimate_offset(reference, ndvi_curve(source.x[source.region == r], source.bands))[0] for r in regions}
 
 
-def relabel(dataset: Dataset, classes: Sequence[str]) -> np.ndarray:
-    """Labels of ``dataset`` as indices into ``classes`` (by name); -1 where the class is not in ``classes``."""
-    return map_target_labels(dataset, classes)[0]
-
-
 def train_run(
     config: TrainConfig,
     out_dir: str | Path,
@@ -154,7 +131,7 @@ def train_run(
         return out
     source, classes = load_source(config)  # user errors in the data surface before anything is written
     offsets = source_season_offsets(source, config)
-    y = relabel(source, classes)
+    y = labels_by_name(source, classes)[0]
     split = _load_or_make_split(out, config, y)  # a source too small to split fails before anything is written
     if is_chief():
         write_json(out / CONFIG_JSON, config.to_dict())  # config first: a folder with it is a run to resume
@@ -442,9 +419,8 @@ def run_train_dataset(run: Any) -> tf.data.Dataset:
     source = run.source_data()
     x = shift_samples(source.x, run.source_offsets(source))
     split = run.split()
-    parts = _Parts(
-        x, relabel(source, run.classes), split["train_idx"], split["val_idx"], run.window, run.stats, run.classes
-    )
+    y = labels_by_name(source, run.classes)[0]
+    parts = _Parts(x, y, split["train_idx"], split["val_idx"], run.window, run.stats, run.classes)
     return _train_dataset(config, parts)
 
 

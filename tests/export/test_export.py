@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cropedge.cli import cli
+from cropedge.data.matching import labels_by_name
 from cropedge.data.synthetic import synthesize
 from cropedge.device.bundle import BundleMetadata, load_bundle, sha256
 from cropedge.device.runtime import LiteModel
@@ -22,7 +23,7 @@ from cropedge.errors import CropEdgeError
 from cropedge.export.exporter import PRECISIONS, export_run, precision_table_markdown
 from cropedge.export.mcu import micro_available
 from cropedge.training.run import Run
-from cropedge.training.train import TrainConfig, relabel, train_run
+from cropedge.training.train import TrainConfig, train_run
 
 REPO = Path(__file__).resolve().parents[2]
 CXX = shutil.which("g++") or shutil.which("c++")
@@ -113,7 +114,7 @@ def test_bundle_agrees_with_keras_in_litert(exported, run_dir: Path, precision: 
     assert agreement >= least
     check = bundle.metadata.to_dict()["self_check"]
     assert check["n"] == len(val) and check["agreement"] == pytest.approx(agreement) and check["passed"]
-    y = relabel(val, run.classes)
+    y = labels_by_name(val, run.classes)[0]
     assert check["tflite_oa"] == pytest.approx((lite_pred == y).mean())
     assert check["keras_oa"] == pytest.approx(run.record.to_dict()["validation"]["oa"])
 

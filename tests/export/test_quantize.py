@@ -7,6 +7,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from cropedge.backend import keras, tf
+from cropedge.data.matching import stratified_sample
 from cropedge.errors import CropEdgeError
 from cropedge.export import quantize
 from cropedge.models import get_model
@@ -88,11 +89,11 @@ def test_int8_is_about_a_quarter_of_float32() -> None:
 
 def test_stratified_sample_covers_every_class() -> None:
     y = np.array([0] * 500 + [1] * 20 + [2] * 3)
-    idx = quantize.stratified_sample(y, 30, seed=1)
+    idx = stratified_sample(y, 30, seed=1)
     assert len(idx) == 30 and len(set(idx)) == 30
     assert np.bincount(y[idx]).tolist() == [14, 13, 3]  # round-robin until class 2 runs out
-    assert np.array_equal(idx, quantize.stratified_sample(y, 30, seed=1))
-    assert len(quantize.stratified_sample(y, 10_000)) == len(y)
+    assert np.array_equal(idx, stratified_sample(y, 30, seed=1))
+    assert len(stratified_sample(y, 10_000)) == len(y)
 
 
 @pytest.mark.slow

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 
 from cropedge.cli import cli
 from cropedge.data import load_regions
+from cropedge.data.matching import labels_by_name
 from cropedge.data.synthetic import REGIONS, synthesize
 from cropedge.errors import CropEdgeError
-from cropedge.training.evaluate import evaluate_run, evaluate_targets, map_target_labels, remap_unknown_to_other
+from cropedge.training.evaluate import evaluate_run, evaluate_targets, remap_unknown_to_other
 from cropedge.training.run import Run
 from cropedge.training.train import TrainConfig, train_run, train_seeds
 
@@ -72,7 +73,7 @@ def test_a_class_the_source_never_saw_is_reported_not_merged(run: Run, bel) -> N
     assert sum(res["unseen_classes"]["sunflower"]["predicted"].values()) == 5
     assert res["n"] == len(bel) - 5 and res["n_excluded"] == 5
     assert "sunflower" not in res["classes"]
-    labels, unseen = map_target_labels(replace(bel, classes=classes, y=y), run.classes)
+    labels, unseen = labels_by_name(replace(bel, classes=classes, y=y), run.classes)
     assert (labels[:5] == -1).all() and unseen == {"sunflower": 5}
 
 

@@ -14,12 +14,13 @@ from click.testing import CliRunner
 from cropedge.backend import keras
 from cropedge.cli import cli
 from cropedge.data.grid import Window
+from cropedge.data.matching import stratified_split
 from cropedge.data.normalize import BandStats
 from cropedge.data.synthetic import synthesize
 from cropedge.errors import CropEdgeError
 from cropedge.training.recipe import load_recipe
 from cropedge.training.run import Run
-from cropedge.training.train import TrainConfig, balanced_class_weights, stratified_split, train_run, train_seeds
+from cropedge.training.train import TrainConfig, balanced_class_weights, train_run, train_seeds
 
 REPO = Path(__file__).resolve().parents[2]
 # a model small enough to train in seconds that still learns the synthetic classes
