@@ -1,4 +1,4 @@
-"""Shared fixtures: real WorldCereal samples beside the checkout, hermetic matplotlib."""
+"""Shared fixtures: the real WorldCereal samples in tests/data/worldcereal, hermetic matplotlib."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-WORLDCEREAL = REPO.parent / "shared" / "data" / "worldcereal"
+WORLDCEREAL = REPO / "tests" / "data" / "worldcereal"
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def _truncated_npz(tmp: Path) -> Path:
 
 
 def _truncated_parquet(tmp: Path) -> Path:
-    real = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "worldcereal" / FRANCE
+    real = Path(__file__).resolve().parent / "worldcereal" / FRANCE
     data = real.read_bytes()
     (tmp / "cut.geoparquet").write_bytes(data[: len(data) // 2])
     return tmp / "cut.geoparquet"

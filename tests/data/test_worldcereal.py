@@ -1,9 +1,11 @@
-"""The real WorldCereal extractions beside the checkout: the long France 2023 table and the
+"""The real WorldCereal extractions in tests/data/worldcereal: the long France 2023 table and the
 wide Uganda / South Sudan 2017 table."""
 
 from __future__ import annotations
 
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -15,6 +17,7 @@ from cropedge.errors import CropEdgeError
 
 FRANCE = "2023_FRA_LPIS_POLY_110.geoparquet"
 UGANDA = "test_public_extractions.parquet"
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +86,18 @@ def test_legend_choice_and_errors(tmp_path, worldcereal_dir):
     with pytest.raises(CropEdgeError, match="class_mappings.json not found"):
         load_dataset(alone)
     assert len(load_dataset(alone, legend_file=worldcereal_dir / "class_mappings.json")) == 474
+
+
+def test_checkout_reads_nothing_outside_itself(worldcereal_dir):
+    """Tests, recipes, the Makefile and CI read the copies in tests/data/worldcereal, never a
+    folder beside the checkout (a user's clone has none)."""
+    from cropedge.training.recipe import load_recipe
+
+    assert worldcereal_dir.is_relative_to(REPO) and (worldcereal_dir / "LICENSE").is_file()
+    outside = re.compile(r"\.\./" + "shared|parents?\\[?\\d*\\]?\\.parent\\s*/\\s*\"" + "shared\"")
+    files = [REPO / "Makefile", *(REPO / ".ci").rglob("*"), *(REPO / "training").rglob("*.toml"),
+             *(REPO / "tests").rglob("*.py")]  # fmt: skip
+    found = [str(p.relative_to(REPO)) for p in files if p.is_file() and outside.search(p.read_text())]
+    assert not found
+    recipe = load_recipe(REPO / "training" / "worldcereal_france.toml")
+    assert Path(recipe.config.data).resolve().is_relative_to(REPO) and Path(recipe.config.data).is_file()
