@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from cropedge.errors import CropEdgeError
-from cropedge.models.complexity import complexity_table, count_macs, count_params
+from cropedge.models.complexity import complexity_markdown, complexity_table, count_macs, count_params
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,10 @@ def _cropnet(name: str, description: str, **defaults: Any) -> ModelSpec:
     return ModelSpec(name, "cropnet", "keras", True, description, "cropedge.models.cropnet:cropnet", defaults)
 
 
+def _tcn(name: str, description: str, **defaults: Any) -> ModelSpec:
+    return ModelSpec(name, "tcn", "keras", True, description, "cropedge.models.tcn:tcn", defaults)
+
+
 _SPECS: tuple[ModelSpec, ...] = (
     _cropnet("cropnet", "CropNet reference: 4 conv blocks, width 128"),
     _cropnet("cropnet-s", "CropNet, width 64", width=64),
@@ -66,6 +70,11 @@ _SPECS: tuple[ModelSpec, ...] = (
     _cropnet("cropnet-xxs", "CropNet, width 16", width=16),
     _cropnet("cropnet-shallow", "CropNet, 2 blocks, width 64", width=64, depth=2),
     _cropnet("cropnet-xs-shallow", "CropNet, 2 blocks, width 32", width=32, depth=2),
+    _tcn("tcn-s", "Temporal student: bands as channels, stride-2 stem, 4 separable blocks, width 32", width=32),
+    _tcn("tcn", "Temporal student: bands as channels, stride-2 stem, 4 separable blocks, width 64"),
+    _tcn("tcn-l", "Temporal student: bands as channels, stride-2 stem, 4 separable blocks, width 128", width=128),
+    _tcn("tcn-dense", "Temporal student: bands as channels, stride-2 stem, 4 full (1, 5) conv blocks, width 64",
+         separable=False),
     ModelSpec(
         "tempcnn",
         "tempcnn",
@@ -181,6 +190,7 @@ def load_model(path: str | Path) -> Any:
 __all__ = [
     "MODELS",
     "ModelSpec",
+    "complexity_markdown",
     "complexity_table",
     "count_macs",
     "count_params",

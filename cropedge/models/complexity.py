@@ -101,3 +101,21 @@ def complexity_table(num_classes: int = 7, input_shape: Sequence[int] = (10, 43,
             row.update(params=None, macs=None)
         rows.append(row)
     return rows
+
+
+def complexity_markdown(num_classes: int = 7, input_shape: Sequence[int] = (10, 43, 1)) -> str:
+    """The models table of docs/models.md, generated from the registry (a test keeps the page equal to it)."""
+    from cropedge.models import model_spec
+
+    lines = [
+        "| Model | Family | Params | MACs / pixel | MACs | int8 (TFMOT) | Description |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in complexity_table(num_classes, input_shape):
+        int8 = "yes" if row["quantizable"] else "no"
+        if row["params"] is None:
+            cost = "- | - | -"
+        else:
+            cost = f"{row['params']:,} | {row['macs']:,} | {row['macs'] / 1e6:.2f} M"
+        lines.append(f"| `{row['name']}` | {row['family']} | {cost} | {int8} | {model_spec(row['name']).description} |")
+    return "\n".join(lines) + "\n"

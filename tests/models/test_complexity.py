@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from cropedge.backend import keras
-from cropedge.models import complexity_table, count_macs, count_params, get_model
+from cropedge.models import complexity_markdown, complexity_table, count_macs, count_params, get_model
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "models.md"
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs" / "models.md"
+README = REPO / "README.md"
 
 
 def test_cropnet_macs_by_hand() -> None:
@@ -61,13 +63,18 @@ def test_forest_counts() -> None:
     assert count_macs(forest) == 0
 
 
-def test_docs_table_matches_the_code() -> None:
-    lines = {m.group(1): line for line in DOCS.read_text().splitlines() if (m := re.match(r"\| `([\w-]+)` \|", line))}
+def test_docs_table_is_the_generated_one() -> None:
+    assert complexity_markdown(num_classes=7, input_shape=(10, 43, 1)) in DOCS.read_text()
+
+
+def test_readme_table_matches_the_code() -> None:
+    text = README.read_text()
+    section = text[text.index("## Models") : text.index("\n## ", text.index("## Models") + 1)]
+    lines = {m.group(1): line for line in section.splitlines() if (m := re.match(r"\| `([\w-]+)` \|", line))}
     rows = complexity_table(num_classes=7, input_shape=(10, 43, 1))
     assert set(lines) == {row["name"] for row in rows}
     for row in rows:
-        line = lines[row["name"]]
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        assert ("yes" if row["quantizable"] else "no") in cells, line
+        cells = [c.strip() for c in lines[row["name"]].strip("|").split("|")]
+        assert ("yes" if row["quantizable"] else "no") in cells, lines[row["name"]]
         if row["params"] is not None:
-            assert f"{row['params']:,}" in cells and f"{row['macs']:,}" in cells, line
+            assert f"{row['params']:,}" in cells and f"{row['macs'] / 1e6:.2f} M" in cells, lines[row["name"]]

@@ -18,6 +18,7 @@ SHAPE = (10, 43, 1)
 CLASSES = 5
 TINY = {
     "cropnet": {"width": 8},
+    "tcn": {"width": 8},
     "tempcnn": {"filters": 8, "hidden": 16},
     "mlp": {"width": 16, "depth": 2},
     "transformer": {"d_model": 8, "heads": 2, "ff": 16},
@@ -71,7 +72,7 @@ def _run_int8(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
 def test_every_quantizable_spec_is_covered() -> None:
     covered = {name for names in QUANTIZABLE.values() for name in names}
     assert covered == {n for n in list_models() if model_spec(n).quantizable}
-    assert {"cropnet", "cropnet-shallow", "tempcnn", "mlp"} <= covered
+    assert {"cropnet", "cropnet-shallow", "tcn", "tcn-dense", "tempcnn", "mlp"} <= covered
 
 
 @pytest.mark.parametrize("key", sorted(QUANTIZABLE))
