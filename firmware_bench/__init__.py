@@ -2,10 +2,13 @@
 
 It needs only ``pip install "cropedge[device]"`` (numpy and LiteRT, never TensorFlow)::
 
-    python -m firmware_bench BUNDLE [BUNDLE ...] --json results.json --threads 1,4 --batch 1,1024
+    python -m firmware_bench BUNDLE [BUNDLE ...] --threads 1,4 --batch 1,256 [--data FILE] [--json pi4.json]
 
-For each bundle, thread count and batch size it reports latency (mean, median, p5, p95 per
-batch and per pixel), pixels per second end to end (preprocessing, quantization and the
-interpreter, as ``cropedge predict`` runs them) and for the interpreter alone, model size,
-peak memory, runtime and the machine's CPU; with ``--data`` also accuracy and macro-F1.
+For each bundle, thread count and batch size it prints latency (median and p95 per call and
+per pixel) of the interpreter alone, pixels per second alone and end to end (preprocessing,
+quantization and the interpreter, as ``cropedge predict`` runs them), the speed-up over the
+float32 bundle of the same model, model size and peak memory; with ``--data`` also accuracy
+and macro-F1. ``--json`` also writes everything (``cropedge.device.latency.DeviceBench``:
+the machine, each bundle's flatbuffer sha256, model, precision and MACs, every timing) for
+``cropedge report GRID --device-latency FILE``.
 """

@@ -135,9 +135,13 @@ def bench(
 @click.argument("grids", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report folder [GRID/report].")
 @click.option("--profile", help="Device profile with the latency budget (export/*.toml or a name) [pi4].")
+@click.option("--device-latency", "device_latency", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="'python -m firmware_bench --json' file from the device: rank by latency measured there "
+              "(bundles matched by sha256). Repeat for several files or devices.")
 @quiet_option
 @json_option
-def report(grids: tuple[Path, ...], out: Path | None, profile: str | None, quiet: bool, as_json: bool) -> None:
+def report(grids: tuple[Path, ...], out: Path | None, profile: str | None, device_latency: tuple[Path, ...],
+           quiet: bool, as_json: bool) -> None:
     """Build report.html (self-contained), report.md and PNG figures from one or more grid folders.
 
     Pass every shard's folder to merge them. The report says what to ship per transfer
@@ -146,8 +150,8 @@ def report(grids: tuple[Path, ...], out: Path | None, profile: str | None, quiet
     """
     from cropedge.grid.report import build_report
 
-    result = build_report(list(grids), out or grids[0] / "report", profile)
-    text = "\n".join([*(f"* {line.replace('**', '')}" for line in result["ship"].values()),
+    result = build_report(list(grids), out or grids[0] / "report", profile, device_latency)
+    text = "\n".join([*(f"* {line.replace('**', '')}" for line in result["ship_lines"]),
                       f"report: {result['report_html']}"])
     emit({k: (str(v) if isinstance(v, Path) else v) for k, v in result.items() if k != "figures"}
          | {"figures": [str(f) for f in result["figures"]]}, as_json, quiet, text)

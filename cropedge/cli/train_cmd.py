@@ -63,13 +63,19 @@ def season_option(help_text: str) -> Callable[[Callable], Callable]:
 @click.option("--data", type=EXISTING, help="Data file, or folder of CropGlobe .npz files (one per region).")
 @click.option("--source", "sources", multiple=True, help="Source region to train on (repeat for several).")
 @click.option("--model", help="Model name (cropnet, cropnet-s, cropnet-xs, tempcnn, mlp, randomforest, ...).")
-@click.option("--epochs", type=POSITIVE_INT, help="Training epochs [50].")
+@click.option(
+    "--protocol",
+    type=click.Choice(["auto", "reference"]),
+    help="auto: batch, lr schedule, epochs, early stopping and window sized to the training set; reference: the "
+    "CropNet paper's (Adam 1e-4, batch 256, 50 epochs, day 121..334, no early stopping) [auto].",
+)
+@click.option("--epochs", type=POSITIVE_INT, help="Most training epochs [from the training set size].")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
 @click.option("--augment/--no-augment", default=None, help="Time shift / stretch and magnitude warp [on].")
 @click.option("--seed", type=int, help="One seed: a single run folder [0].")
 @click.option("--seeds", type=SeedList(), help="Several seeds, e.g. 0,1,2: OUT/seed-K/ plus OUT/summary.json.")
-@click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [256].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam learning rate [1e-4].")
+@click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [from the training set size].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam peak learning rate [1e-3; reference 1e-4].")
 @click.option(
     "--val-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
@@ -83,6 +89,20 @@ def season_option(help_text: str) -> Callable[[Callable], Callable]:
     default=None,
     help="Deterministic TensorFlow ops: the same seed gives the same model on GPU too (slower there) [off].",
 )
+@click.option(
+    "--patience",
+    type=click.IntRange(min=0),
+    help="Stop after N epochs without a better validation macro-F1; 0: never [a quarter of the epochs].",
+)
+@click.option(
+    "--window", callback=lambda ctx, param, value: _window(value), metavar="START,END",
+    help="Model window, first and last day of year, e.g. 121,334 [the span the data cover].",
+)
+@click.option(
+    "--sweep", is_flag=True,
+    help="Train a small grid of lr x batch x window (the recipe's [sweep], else around the budget), print a "
+    "table scored on the validation split, keep the best run in OUT/best.",
+)
 @season_option("Move the source year by DAYS before training, or 'auto': align each source region with the first [0].")
 @quiet_option
 def train(
@@ -90,6 +110,7 @@ def train(
     data: Path | None,
     sources: tuple[str, ...],
     model: str | None,
+    protocol: str | None,
     epochs: int | None,
     out: Path,
     augment: bool | None,
@@ -100,6 +121,9 @@ def train(
     val_fraction: float | None,
     mixed_precision: bool | None,
     deterministic: bool | None,
+    patience: int | None,
+    window: tuple[int, int] | None,
+    sweep: bool,
     season_offset: float | str | None,
     quiet: bool,
 ) -> None:
@@ -111,9 +135,12 @@ def train(
     \b
       cropedge train --data data/cropglobe --source FRA --model cropnet --out runs/fra
       cropedge train --config training/cross_hemisphere.toml --out runs/hemi
+      cropedge train --data data/cropglobe --source FRA --model cropnet-xs --sweep --out runs/sweep
     """
     if seed is not None and seeds is not None:
         raise click.UsageError("give --seed or --seeds, not both")
+    if sweep and seeds is not None:
+        raise click.UsageError("--sweep trains every trial with one seed: give --seed, not --seeds")
     from cropedge.training.distribute import select_strategy
 
     strategy = select_strategy()  # first: multi-worker collectives must be set up before other TF work
@@ -121,7 +148,10 @@ def train(
 
     overrides = {
         "model": model,
+        "protocol": protocol,
         "epochs": epochs,
+        "patience": patience,
+        "window": window,
         "augment": augment,
         "batch_size": batch_size,
         "lr": lr,
@@ -151,12 +181,35 @@ def train(
     if seeds is None and seed is None and recipe_seeds is not None:
         seeds = list(recipe_seeds)
     verbose = 0 if quiet else 2
+    if sweep:
+        from cropedge.training.sweep import SweepGrid, run_sweep, sweep_table
+
+        grid = recipe.sweep if recipe_path is not None and recipe.sweep is not None else SweepGrid()
+        result = run_sweep(config, grid, out, verbose=min(verbose, 1), strategy=strategy)
+        if not quiet:
+            click.echo(sweep_table(result, out))
+        return
     if seeds is not None:
         train_seeds(config, seeds, out, verbose=verbose, strategy=strategy)
     else:
         train_run(config, out, verbose=verbose, strategy=strategy)
     if not quiet:
         click.echo(f"run written to {out}")
+
+
+def _window(value: str | None) -> tuple[int, int] | None:
+    """``START,END`` -> (START, END) days of year."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        days = tuple(int(p) for p in parts)
+    except ValueError:
+        days = ()
+    if len(days) != 2 or not 1 <= days[0] < days[1] <= 365:
+        raise click.BadParameter(f"{value!r}: give two days of year START,END with 1 <= START < END <= 365",
+                                 param_hint="--window")
+    return days[0], days[1]
 
 
 @click.command("eval")

@@ -8,10 +8,16 @@ dequantise the output), as ``benchmark_model`` and the profiles' ``latency_budge
 it; preprocessing is numpy work outside the model and is not included. Warm-up calls run
 first (the first call of a batch size also allocates tensors), then ``runs`` timed calls,
 stopped early after ``max_seconds`` so large models on slow CPUs stay bounded.
+
+``DeviceBench`` is the file ``python -m firmware_bench --json`` writes on a device and
+``cropedge report --device-latency`` reads back: the machine, each bundle timed (with the
+flatbuffer's sha256, which matches it to the grid's bundles) and its timings.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import platform
 import time
@@ -22,6 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from cropedge.errors import CropEdgeError
 from cropedge.record import Record
 
 # CPU features that decide which XNNPACK kernels run (x86 SIMD width, Arm dot-product / int8 matmul)
@@ -47,6 +54,128 @@ class LatencyStats(Record):
     p95_ms: float
     min_ms: float
     pixels_per_s: float  # batch / median call time
+
+
+@dataclass(frozen=True)
+class Machine(Record):
+    """The computer a benchmark ran on (``cpu_info`` plus platform and Python)."""
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "machine"
+
+    cpu_model: str
+    machine: str
+    cores: int
+    cpu_flags: str = ""
+    platform: str = ""
+    python: str = ""
+
+    @property
+    def label(self) -> str:
+        """``CPU model (architecture, N cores)``, how reports name the device."""
+        return f"{self.cpu_model} ({self.machine}, {self.cores} cores)"
+
+
+@dataclass(frozen=True)
+class BenchAccuracy(Record):
+    """A bundle's accuracy on the labelled samples given to ``firmware_bench --data``."""
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "accuracy"
+
+    n: int
+    unmatched: int
+    oa: float | None
+    macro_f1: float | None
+
+
+@dataclass(frozen=True)
+class BenchedBundle(Record):
+    """One bundle timed on a device: what it is (``sha256`` of the flatbuffer identifies it)."""
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "bundle"
+
+    path: str
+    name: str
+    model: str
+    precision: str
+    sha256: str
+    model_bytes: int
+    macs: int | None = None
+    params: int | None = None
+    accuracy: BenchAccuracy | None = None
+
+
+@dataclass(frozen=True)
+class DeviceTiming(Record):
+    """One (bundle, threads, batch) setting timed on a device.
+
+    ``invoke`` is the interpreter alone on a prepared batch (what ``latency_budget_ms`` and
+    ``cropedge bench`` count); ``end_to_end`` adds the numpy preprocessing of year-grid
+    reflectance, as ``cropedge predict`` runs it.
+    """
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "timing"
+
+    sha256: str
+    threads: int
+    batch: int
+    invoke: LatencyStats
+    end_to_end: LatencyStats
+    peak_rss_mb: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceBench(Record):
+    """What ``python -m firmware_bench --json`` writes: one machine, its bundles and timings."""
+
+    WHAT: ClassVar[str] = "firmware_bench result"
+    FIX: ClassVar[str] = "run 'python -m firmware_bench BUNDLE ... --json FILE' on the device again"
+    UNVERSIONED: ClassVar[int | None] = None  # files of the older, unmatchable layout carry no version
+
+    created: str
+    cropedge: str
+    machine: Machine
+    runtime: str
+    runtime_version: str
+    bundles: tuple[BenchedBundle, ...]
+    timings: tuple[DeviceTiming, ...]
+    settings: dict | None = None
+
+    def __post_init__(self) -> None:
+        """Every timing belongs to a bundle of the file."""
+        known = {b.sha256 for b in self.bundles}
+        strays = sorted(sha[:12] for sha in {t.sha256 for t in self.timings} - known)
+        if strays:
+            raise CropEdgeError(f"timings of bundles the file does not list ({', '.join(strays)})")
+
+
+def read_device_bench(path: str | Path) -> DeviceBench:
+    """Read and check a ``firmware_bench`` JSON file.
+
+    Raises:
+        CropEdgeError: the file is missing, not JSON, or not a valid ``DeviceBench``.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CropEdgeError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise CropEdgeError(f"{path}: not a firmware_bench JSON file ({exc})") from None
+    return DeviceBench.from_dict(data, str(path))
+
+
+def significant(value: float | None, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits and no exponent (143, 12.6, 0.0412); ``-`` for None or nan."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    return f"{value:.{decimals}f}"
 
 
 def time_calls(fn: Callable[[], object], warmup: int = 3, runs: int = 20, max_seconds: float = 10.0) -> np.ndarray:

@@ -2,14 +2,17 @@
 
 A profile is a small commented TOML file a user edits: the precisions to export, the
 calibration and QAT settings, the self-check threshold, and the target's runtime
-settings (threads, batch) and budgets (latency, and for microcontrollers RAM and flash).
-Standard library only, so the device-side benchmark can read the same files.
+settings (threads, batch), budgets (latency, and for microcontrollers RAM and flash) and
+the target's documented throughput per precision, from which the report estimates latency
+on the device when no device measurement is given. Standard library only, so the
+device-side benchmark can read the same files.
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import NoReturn
 
@@ -35,6 +38,9 @@ class DeviceProfile:
         threads: interpreter threads on the device.
         batch_size: pixels per invoke on the device.
         latency_budget_ms: most milliseconds one invoke of ``batch_size`` pixels may take.
+        throughput_gmacs: billions of multiply-accumulates per second one invoke of
+            ``batch_size`` pixels on ``threads`` threads sustains, per precision: the basis
+            of the report's latency estimate (``estimated_ms``) when the device was not timed.
         c_array: write ``model_data.cc``/``.h`` with int8 bundles.
         arena_budget_bytes: RAM for the TFLite Micro tensor arena (mcu only).
         flash_budget_bytes: flash for the model array (mcu only).
@@ -51,6 +57,7 @@ class DeviceProfile:
     threads: int = 4
     batch_size: int = 256
     latency_budget_ms: float | None = None
+    throughput_gmacs: dict[str, float] = field(default_factory=dict)
     c_array: bool = False
     arena_budget_bytes: int | None = None
     flash_budget_bytes: int | None = None
@@ -60,8 +67,22 @@ class DeviceProfile:
         """Return the fields as a JSON-ready dict (precisions a list, path a string or None)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["precisions"] = list(self.precisions)
+        d["throughput_gmacs"] = dict(self.throughput_gmacs)
         d["path"] = str(self.path) if self.path else None
         return d
+
+    def estimated_ms(self, macs: int | None, precision: str, batch: int | None = None) -> float | None:
+        """Milliseconds one invoke of ``batch`` pixels (default ``batch_size``) would take on the target.
+
+        ``batch * macs`` divided by the profile's throughput for ``precision``; None when the
+        profile gives no throughput for it or the model's MACs are unknown. A first-order
+        estimate: it ignores memory traffic and per-invoke overhead, which dominate for very
+        small models and batches.
+        """
+        rate = self.throughput_gmacs.get(precision)
+        if rate is None or not macs:
+            return None
+        return (batch or self.batch_size) * macs / (rate * 1e9) * 1e3
 
 
 # TOML layout: table -> {key: (field, expected types)}; anything else in a file is an error
@@ -78,6 +99,7 @@ _SCHEMA: dict[str | None, dict[str, tuple[str, tuple[type, ...]]]] = {
         "threads": ("threads", (int,)),
         "batch_size": ("batch_size", (int,)),
         "latency_budget_ms": ("latency_budget_ms", (float, int)),
+        "throughput_gmacs": ("throughput_gmacs", (dict,)),
     },
     "mcu": {
         "arena_budget_bytes": ("arena_budget_bytes", (int,)),
@@ -135,7 +157,21 @@ def _flatten(doc: dict, path: Path) -> dict:
     for key in ("agreement_threshold", "latency_budget_ms"):
         if key in values:
             values[key] = float(values[key])
+    if "throughput_gmacs" in values:
+        values["throughput_gmacs"] = _throughputs(values["throughput_gmacs"], path)
     return values
+
+
+def _throughputs(table: dict, path: Path) -> dict[str, float]:
+    """``{precision: GMAC/s}``, each a finite positive number."""
+    out = {}
+    for name, rate in table.items():
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+            raise CropEdgeError(
+                f"{path}: 'runtime.throughput_gmacs.{name}' must be a positive number of GMAC/s, got {rate!r}"
+            )
+        out[name] = float(rate)
+    return out
 
 
 def _validate(p: DeviceProfile) -> None:
@@ -147,10 +183,10 @@ def _validate(p: DeviceProfile) -> None:
     for key in ("rep_samples", "qat_epochs", "threads", "batch_size"):
         if getattr(p, key) < 1:
             fail(f"{key} must be at least 1, got {getattr(p, key)}")
-    if not 0.0 <= p.agreement_threshold <= 1.0:
+    if not 0.0 <= p.agreement_threshold <= 1.0:  # nan fails this too
         fail(f"agreement_threshold is a fraction in 0..1, got {p.agreement_threshold}")
-    if p.latency_budget_ms is not None and p.latency_budget_ms <= 0:
-        fail(f"latency_budget_ms must be positive, got {p.latency_budget_ms}")
+    if p.latency_budget_ms is not None and not (math.isfinite(p.latency_budget_ms) and p.latency_budget_ms > 0):
+        fail(f"latency_budget_ms must be a positive, finite number of milliseconds, got {p.latency_budget_ms}")
     if p.target == "mcu":
         if p.arena_budget_bytes is None or p.flash_budget_bytes is None:
             fail("an mcu profile needs [mcu] arena_budget_bytes and flash_budget_bytes")

@@ -11,7 +11,11 @@ Differences from the reference, on purpose:
 * continuous day offsets with linear interpolation between grid steps (the reference
   draws whole days and floors them to the 5-day grid);
 * like the reference, a time-scaled sample is *not* also shifted (its scale step
-  overwrites the shift) and window ends are clamped to the year (day 1..361, the grid's
+  overwrites the shift);
+* ``circular`` (what the data-sized protocol uses): the year is a circle of 73 steps of 5
+  days (365 days), so a window moved past day 361 carries on at day 1. This keeps shifts and
+  stretches meaningful for a window as long as the year. Off (the reference, and the
+  ``AugmentConfig()`` default), window ends are clamped to the year (day 1..361, the grid's
   first and last step), so a window pushed past the year end is squeezed, not padded.
 
 Sign convention: a positive shift of ``s`` days moves the window ``s`` days later in the
@@ -44,6 +48,8 @@ class AugmentConfig:
             ~ N(1, warp_sigma) spread evenly over the window (natural cubic spline).
         band_scale: multiply each band by N(1, band_scale_sigma) and add N(0, band_offset_sigma)
             DN (reflectance x 10 000): sensor / atmosphere differences between regions.
+        circular: treat the year as a circle (a window moved past day 361 continues at day 1)
+            instead of clamping window ends to the year as the reference does.
     """
 
     time_shift: bool = True
@@ -60,6 +66,7 @@ class AugmentConfig:
     band_scale_p: float = 0.5
     band_scale_sigma: float = 0.05
     band_offset_sigma: float = 0.0
+    circular: bool = False
 
     def __post_init__(self) -> None:
         """Reject probabilities outside 0..1, negative strengths and warp curves under 2 knots."""
@@ -120,39 +127,54 @@ def cut_window(x_year: tf.Tensor, window: Window) -> tf.Tensor:
     return x_year[..., window.start_idx : window.stop_idx]
 
 
-def resample_window(x_year: tf.Tensor, start_days: tf.Tensor, end_days: tf.Tensor, window: Window) -> tf.Tensor:
+def resample_window(
+    x_year: tf.Tensor, start_days: tf.Tensor, end_days: tf.Tensor, window: Window, circular: bool = False
+) -> tf.Tensor:
     """Resample each series between its own window ends to ``window.length`` steps.
 
     Args:
         x_year: [B, bands, 73] float32.
         start_days: [B] offsets in days added to the window's first step (positive = later
-            in the year), clamped to the year grid.
+            in the year), clamped to the year grid unless ``circular``.
         end_days: [B] offsets in days added to the window's last step, clamped alike.
         window: the model window.
+        circular: read the year as a circle (step 73 is step 0 of the next turn) instead of
+            clamping the window ends to it.
 
     Returns:
         [B, bands, window.length], linearly interpolated between grid steps.
     """
     x_year = tf.convert_to_tensor(x_year, tf.float32)
     last = float(YEAR_STEPS - 1)
-    u0 = tf.clip_by_value(window.start_idx + tf.cast(start_days, tf.float32) / STEP_DAYS, 0.0, last)
-    u1 = tf.clip_by_value(window.stop_idx - 1 + tf.cast(end_days, tf.float32) / STEP_DAYS, 0.0, last)
-    # the reference moves the end one step past the start when a squeeze inverts them
-    u1 = tf.maximum(u1, tf.minimum(u0 + 1.0, last))
+    u0 = window.start_idx + tf.cast(start_days, tf.float32) / STEP_DAYS
+    u1 = window.stop_idx - 1 + tf.cast(end_days, tf.float32) / STEP_DAYS
+    if circular:
+        u1 = tf.maximum(u1, u0 + 1.0)
+    else:
+        u0, u1 = tf.clip_by_value(u0, 0.0, last), tf.clip_by_value(u1, 0.0, last)
+        # the reference moves the end one step past the start when a squeeze inverts them
+        u1 = tf.maximum(u1, tf.minimum(u0 + 1.0, last))
     steps = tf.range(window.length, dtype=tf.float32)[None, :]
     # multiply before dividing so whole-step offsets land exactly on grid steps
     pos = u0[:, None] + (u1 - u0)[:, None] * steps / (window.length - 1)  # [B, T] fractional grid index
-    i0 = tf.clip_by_value(tf.floor(pos), 0.0, last - 1.0)
-    w = (pos - i0)[:, None, :]  # [B, 1, T]
-    i0 = tf.cast(i0, tf.int32)
+    if circular:
+        i0 = tf.floor(pos)
+        w = (pos - i0)[:, None, :]  # [B, 1, T]
+        i0 = tf.cast(tf.math.floormod(i0, float(YEAR_STEPS)), tf.int32)
+        i1 = tf.math.floormod(i0 + 1, YEAR_STEPS)
+    else:
+        i0 = tf.clip_by_value(tf.floor(pos), 0.0, last - 1.0)
+        w = (pos - i0)[:, None, :]
+        i0 = tf.cast(i0, tf.int32)
+        i1 = i0 + 1
     lo = tf.gather(x_year, i0, axis=2, batch_dims=1)
-    hi = tf.gather(x_year, i0 + 1, axis=2, batch_dims=1)
+    hi = tf.gather(x_year, i1, axis=2, batch_dims=1)
     return lo * (1.0 - w) + hi * w
 
 
-def time_shift_batch(x_year: tf.Tensor, shift_days: tf.Tensor, window: Window) -> tf.Tensor:
+def time_shift_batch(x_year: tf.Tensor, shift_days: tf.Tensor, window: Window, circular: bool = False) -> tf.Tensor:
     """Window moved by ``shift_days`` [B] (positive = later in the year; the season appears earlier)."""
-    return resample_window(x_year, shift_days, shift_days, window)
+    return resample_window(x_year, shift_days, shift_days, window, circular)
 
 
 def warp_matrix(knots: int, length: int) -> np.ndarray:
@@ -203,7 +225,7 @@ def augment_batch(
         scaled = hit(config.time_scale_p, 2)
         start = tf.where(scaled, offset(config.time_scale_days, 3), start)
         end = tf.where(scaled, offset(config.time_scale_days, 4), end)
-    x = resample_window(x_year, start, end, window)
+    x = resample_window(x_year, start, end, window, config.circular)
 
     if config.magnitude_warp:
         knots = tf.random.stateless_normal([b, config.warp_knots], seeds[5], 1.0, config.warp_sigma)

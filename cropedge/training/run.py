@@ -35,6 +35,7 @@ from cropedge.data.normalize import BandStats
 from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
 from cropedge.record import Record
+from cropedge.training.budget import Budget
 
 if TYPE_CHECKING:
     from cropedge.training.recipe import TrainConfig
@@ -99,6 +100,9 @@ class RunRecord(Record):
         precision: The Keras dtype policy it trained under.
         distribution: The ``tf.distribute`` strategy it trained under.
         class_weights: Loss weight per class, when balanced.
+        budget: Batch size, learning-rate schedule, epochs and early stopping the run was given
+            (``cropedge.training.budget.Budget``; None for forests and runs older than it).
+        warnings: The warnings training gave (too few steps, tiny classes, a model near chance).
         status: Always ``finished``: run.json is written last.
     """
 
@@ -130,6 +134,8 @@ class RunRecord(Record):
     precision: str | None = None
     distribution: dict = field(default_factory=dict)
     class_weights: dict[str, float] | None = None
+    budget: Budget | None = None
+    warnings: tuple[str, ...] = ()
     status: Literal["finished"] = "finished"
 
     def __post_init__(self) -> None:

@@ -1,9 +1,11 @@
-"""Training: one source-region model per run folder, the reference protocol by default.
+"""Training: one source-region model per run folder, with a budget sized to the data.
 
-Adam (lr 1e-4), batch 256, 50 epochs, cross-entropy with class weights balanced on the
-training split, and the epoch with the best **validation** macro-F1 kept. Validation is a
-stratified held-out part of the source data (never the target, never the training split).
-Normalisation statistics come from the training split only.
+Adam with the batch size, learning-rate schedule, epochs and early stopping of
+``cropedge.training.budget`` (data-sized by default, the CropNet paper's with
+``protocol="reference"``), cross-entropy with class weights balanced on the training split,
+and the epoch with the best **validation** macro-F1 kept. Validation is a stratified held-out
+part of the source data (never the target, never the training split). Normalisation
+statistics come from the training split only.
 
 Input pipeline (``tf.data``, built from year-grid arrays so time augmentations can move
 the window): shuffle (seeded) -> batch -> augment on raw reflectance (cuts the window) ->
@@ -18,11 +20,13 @@ persisted beside it, so best-epoch selection survives the restart.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import shutil
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +47,7 @@ from cropedge.errors import CropEdgeError
 from cropedge.metrics import classification_report
 from cropedge.models import count_macs, count_params, get_model, model_spec
 from cropedge.training.augment import AugmentConfig, augment_dataset
+from cropedge.training.budget import Budget, budget_for, budget_warnings, chance_warning, choose_window
 from cropedge.training.distribute import describe, is_chief, precision_policy, select_strategy
 from cropedge.training.recipe import TrainConfig  # noqa: F401 - defined there so that parsing a recipe needs no TensorFlow
 from cropedge.training.run import (
@@ -111,6 +116,7 @@ def train_run(
     verbose: int = 2,
     strategy: Any = None,
     callbacks: Sequence[Any] = (),
+    warn: Callable[[str], None] | None = None,
 ) -> Path:
     """Train one model and write its run folder (see docs/training.md for the layout).
 
@@ -118,9 +124,13 @@ def train_run(
         config: The run's settings.
         out_dir: Run folder. An unfinished run with the same settings there is resumed; a
             finished one with the same settings is returned as it is.
-        verbose: 2 = one line per epoch and a summary line, 0 = silent.
+        verbose: 2 = the budget line, about twenty progress lines and a summary line; 1 = the
+            budget and summary lines; 0 = silent.
         strategy: A ``tf.distribute`` strategy; default ``distribute.select_strategy()``.
         callbacks: Extra Keras callbacks (called after validation scoring and backup).
+        warn: Receives each warning (too few steps, a class with a handful of samples, a model
+            near chance); default: one ``cropedge: warning:`` line on stderr when ``verbose``.
+            Warnings are also stored in run.json.
 
     Returns:
         The run folder.
@@ -129,34 +139,80 @@ def train_run(
     out = Path(out_dir)
     if _check_out(out, config):
         return out
-    source, classes = load_source(config)  # user errors in the data surface before anything is written
-    offsets = source_season_offsets(source, config)
-    y = labels_by_name(source, classes)[0]
-    split = _load_or_make_split(out, config, y)  # a source too small to split fails before anything is written
+    warn = warn or (_print_warning if verbose else (lambda message: None))
+    plan = _plan(config, out)  # user errors in the data and settings surface before anything is written
+    parts, budget, warnings = plan.parts, plan.budget, list(plan.warnings)
     if is_chief():
         write_json(out / CONFIG_JSON, config.to_dict())  # config first: a folder with it is a run to resume
-        _save_split(out / SPLIT_NPZ, split)
-    x = shift_samples(source.x, np.array([offsets[r] for r in source.region.tolist()]))
-    window = config.model_window
-    stats = BandStats.fit(window.cut(x[split["train_idx"]]))
-    parts = _Parts(x, y, split["train_idx"], split["val_idx"], window, stats, classes)
+        _save_split(out / SPLIT_NPZ, {"train_idx": parts.train_idx, "val_idx": parts.val_idx})
+    if verbose and budget is not None:
+        print(f"{out}: {budget.describe(parts.window)}", flush=True)
+    for message in warnings:
+        warn(message)
 
     started = time.time()
-    if model_spec(config.model).kind == "sklearn":
+    if budget is None:
         fitted = _fit_sklearn(config, out, parts)
     else:
-        fitted = _fit_keras(config, out, parts, verbose=verbose, strategy=strategy, callbacks=callbacks)
+        fitted = _fit_keras(config, out, parts, budget, plan.augment, verbose=verbose, strategy=strategy,
+                            callbacks=callbacks)
     if fitted is None:  # a non-chief worker: the chief writes the run folder
         return out
-    record = _run_record(config, source, parts, fitted, offsets, seconds=time.time() - started)
+    late = chance_warning(fitted.validation["macro_f1"], len(parts.classes), fitted.epochs) if budget else None
+    if late:
+        warn(late)
+        warnings.append(late)
+    record = _run_record(config, plan, fitted, tuple(warnings), seconds=time.time() - started)
     write_json(out / VERSIONS_JSON, package_versions())
     write_json(out / RUN_JSON, record.to_dict())
     shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
     if verbose:
         v = record.validation
-        best = f"best epoch {record.best_epoch}: " if record.best_epoch else ""
+        best = f"best epoch {record.best_epoch} of {record.epochs}: " if record.best_epoch else ""
         print(f"{out}: {best}validation OA {v.oa:.3f}, macro-F1 {v.macro_f1:.3f} (n={v.n})", flush=True)
     return out
+
+
+@dataclass
+class _Plan:
+    """A run before training: its data split, window, statistics, budget and warnings."""
+
+    source: Dataset
+    offsets: dict[str, float]
+    parts: _Parts
+    augment: AugmentConfig
+    budget: Budget | None
+    warnings: tuple[str, ...]
+
+
+def _plan(config: TrainConfig, out: Path | None) -> _Plan:
+    """Load the source and plan the run; the split is ``out``'s own when it has one."""
+    source, classes = load_source(config)
+    augment = augment_config(config)
+    offsets = source_season_offsets(source, config)
+    y = labels_by_name(source, classes)[0]
+    split = _load_or_make_split(out, config, y)  # a source too small to split fails here too
+    window = choose_window(config, source.observed_doy)
+    x = shift_samples(source.x, np.array([offsets[r] for r in source.region.tolist()]))
+    stats = BandStats.fit(window.cut(x[split["train_idx"]]))
+    parts = _Parts(x, y, split["train_idx"], split["val_idx"], window, stats, classes)
+    params = _check_model(config, parts)
+    keras_model = model_spec(config.model).kind == "keras"
+    budget = budget_for(config, len(parts.train_idx), len(classes)) if keras_model else None
+    counts = np.bincount(y[parts.train_idx], minlength=len(classes)).tolist()
+    warnings = budget_warnings(budget, config.model, params, dict(zip(classes, counts, strict=True)))
+    return _Plan(source, offsets, parts, augment, budget, tuple(warnings))
+
+
+def plan_run(config: TrainConfig) -> tuple[Budget | None, Window, int]:
+    """The budget (None for forests), window and validation size a run of ``config`` would have."""
+    config.validate()
+    plan = _plan(config, None)
+    return plan.budget, plan.parts.window, len(plan.parts.val_idx)
+
+
+def _print_warning(message: str) -> None:
+    print(f"cropedge: warning: {message}", file=sys.stderr, flush=True)
 
 
 def train_seeds(
@@ -215,10 +271,10 @@ def _finished(out: Path) -> bool:
         return False
 
 
-def _load_or_make_split(out: Path, config: TrainConfig, y: np.ndarray) -> dict[str, np.ndarray]:
+def _load_or_make_split(out: Path | None, config: TrainConfig, y: np.ndarray) -> dict[str, np.ndarray]:
     """The train/validation split, fixed at the first start so a resumed run keeps it."""
-    path = out / SPLIT_NPZ
-    if path.exists():
+    path = out / SPLIT_NPZ if out is not None else None
+    if path is not None and path.exists():
         with np.load(path) as z:
             split = {k: z[k] for k in ("train_idx", "val_idx")}
         if max(split["train_idx"].max(initial=-1), split["val_idx"].max(initial=-1)) >= len(y):
@@ -265,11 +321,12 @@ class _Fitted:
     params: int
     macs: int
     extra: dict
+    epochs: int = 0
 
 
-def _run_record(
-    config: TrainConfig, source: Dataset, parts: _Parts, fitted: _Fitted, offsets: dict[str, float], seconds: float
-) -> RunRecord:
+def _run_record(config: TrainConfig, plan: _Plan, fitted: _Fitted, warnings: tuple[str, ...], seconds: float
+                ) -> RunRecord:
+    source, parts, offsets = plan.source, plan.parts, plan.offsets
     try:  # stored so that targets can be aligned later without the source data
         curve = tuple(round(float(v), 5) for v in ndvi_curve(parts.x[parts.train_idx], source.bands))
     except CropEdgeError:
@@ -285,7 +342,7 @@ def _run_record(
         sources=tuple(config.sources),
         data=str(config.data),
         seed=config.seed,
-        augment=_augment_config(config).to_dict(),
+        augment=plan.augment.to_dict(),
         params=fitted.params,
         macs=fitted.macs,
         input_shape=parts.input_shape,
@@ -296,14 +353,54 @@ def _run_record(
         source_ndvi_curve=curve,
         train_seconds=round(seconds, 1),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        budget=plan.budget,
+        warnings=warnings,
         **fitted.extra,
     )
 
 
-def _augment_config(config: TrainConfig) -> AugmentConfig:
+def augment_config(config: TrainConfig) -> AugmentConfig:
+    """The run's augmentation: the config's options over the protocol's defaults.
+
+    The data-sized protocol reads the year as a circle (a window moved past day 361 carries
+    on at day 1); the reference clamps to the year, as the CropNet code does.
+
+    Raises:
+        CropEdgeError: an unknown or unusable augment option.
+    """
     if not config.augment:
         return AugmentConfig.off()
-    return AugmentConfig.from_dict(config.augment_options)
+    return AugmentConfig.from_dict({"circular": config.protocol == "auto", **config.augment_options})
+
+
+def _check_model(config: TrainConfig, parts: _Parts) -> int:
+    """Build the model once to check its options; its parameter count (trees for forests).
+
+    Option values must have the type of the builder's default for them (a whole number where
+    the default is one), and the builder must accept them.
+    """
+    spec = model_spec(config.model)
+    defaults = {name: p.default for name, p in inspect.signature(spec.load_builder()).parameters.items()}
+    defaults.update(spec.defaults)
+    for key, value in config.model_options.items():
+        default = defaults.get(key)
+        kind = type(default) if isinstance(default, bool | int | float | str) else None
+        fits = (kind is None or isinstance(value, kind) and isinstance(value, bool) == (kind is bool)
+                or kind is float and isinstance(value, int) and not isinstance(value, bool))
+        if not fits:
+            raise CropEdgeError(
+                f"model option {key} = {value!r} for {config.model} must be {_kind_words(kind)}, "
+                f"like its default {default!r}"
+            )
+    try:
+        model = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, **config.model_options)
+    except (TypeError, ValueError) as exc:
+        raise CropEdgeError(f"model options {config.model_options} do not fit {config.model}: {exc}") from None
+    return count_params(model)
+
+
+def _kind_words(kind: type | None) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(kind, "valid")
 
 
 # --- scikit-learn models ------------------------------------------------------------
@@ -329,7 +426,8 @@ def _fit_sklearn(config: TrainConfig, out: Path, parts: _Parts) -> _Fitted:
 
 
 def _fit_keras(
-    config: TrainConfig, out: Path, parts: _Parts, *, verbose: int, strategy: Any, callbacks: Sequence[Any]
+    config: TrainConfig, out: Path, parts: _Parts, budget: Budget, augment: AugmentConfig, *,
+    verbose: int, strategy: Any, callbacks: Sequence[Any],
 ) -> _Fitted | None:
     strategy = strategy or select_strategy()
     keras.utils.set_random_seed(config.seed)
@@ -340,24 +438,26 @@ def _fit_keras(
     with precision_policy(config.mixed_precision) as policy, strategy.scope():
         model = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, **config.model_options)
         model.compile(
-            optimizer=keras.optimizers.Adam(config.lr),
+            optimizer=keras.optimizers.Adam(learning_rate(budget)),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
         )
     best = BestMacroF1(
-        parts.prepared(parts.val_idx), parts.y[parts.val_idx], parts.classes, out / BACKUP_DIR, write=is_chief()
+        parts.prepared(parts.val_idx), parts.y[parts.val_idx], parts.classes, out / BACKUP_DIR, write=is_chief(),
+        patience=budget.patience,
     )
-    dataset = _train_dataset(config, parts)
+    dataset = _train_dataset(config, parts, budget.batch_size, augment)
     for _ in range(_epochs_backed_up(out)):
         # each new iterator advances the seeded shuffle and augmentation streams, as each epoch
         # does: a resumed run draws the batches of the epochs it has left, not epoch 1's again
         iter(dataset)
+    progress = [Progress(budget.epochs, best)] if verbose >= 2 else []
     model.fit(
         dataset,
-        epochs=config.epochs,
-        verbose=verbose,
+        epochs=budget.epochs,
+        verbose=0,
         class_weight=weights,
-        callbacks=[best, _backup(out), *callbacks],
+        callbacks=[best, _backup(out), *progress, *callbacks],
     )
     if not is_chief():
         return None
@@ -370,13 +470,27 @@ def _fit_keras(
     write_text(out / HISTORY_CSV, _csv(best.history))
     probs = final.predict(parts.prepared(parts.val_idx), batch_size=1024, verbose=0)
     report = classification_report(parts.y[parts.val_idx], probs.argmax(axis=1), parts.classes)
+    epochs = int(best.history[-1]["epoch"]) if best.history else 0
     extra = {
-        "epochs": config.epochs,
+        "epochs": epochs,
         "precision": policy,
         "distribution": describe(strategy),
         "class_weights": {c: weights[i] for i, c in enumerate(parts.classes)} if weights else None,
     }
-    return _Fitted(report, best.best_epoch, count_params(final), count_macs(final), extra)
+    return _Fitted(report, best.best_epoch, count_params(final), count_macs(final), extra, epochs)
+
+
+def learning_rate(budget: Budget) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The budget's learning rate: constant, or linear warm-up then cosine decay to 1 % at the last step."""
+    if budget.schedule == "constant":
+        return budget.lr
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=budget.lr,
+        warmup_steps=budget.warmup_steps,
+        decay_steps=max(1, budget.steps - budget.warmup_steps),
+        alpha=0.01,
+    )
 
 
 def _epochs_backed_up(out: Path) -> int:
@@ -393,15 +507,15 @@ def _backup(out: Path) -> keras.callbacks.Callback:
     return keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR / "keras"), delete_checkpoint=False)
 
 
-def _train_dataset(config: TrainConfig, parts: _Parts) -> tf.data.Dataset:
+def _train_dataset(config: TrainConfig, parts: _Parts, batch_size: int, augment: AugmentConfig) -> tf.data.Dataset:
     """Shuffle (seeded) -> batch -> augment (cuts the window) -> normalise + channel -> prefetch."""
     x, y = parts.x[parts.train_idx], parts.y[parts.train_idx]
     mean = tf.constant(np.asarray(parts.stats.mean, np.float32)[None, :, None])
     std = tf.constant(np.asarray(parts.stats.std, np.float32)[None, :, None])
     ds = tf.data.Dataset.from_tensor_slices((x, y))
-    ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True).batch(config.batch_size)
+    ds = ds.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True).batch(batch_size)
     # seeded per-batch augmentation streams: a seed reproduces the same augmented epochs
-    ds = augment_dataset(ds, _augment_config(config), parts.window, seed=config.seed)
+    ds = augment_dataset(ds, augment, parts.window, seed=config.seed)
     ds = ds.map(lambda xb, yb: (((xb - mean) / std)[..., None], yb), num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     # in-memory arrays: workers of a multi-worker run split batches, not files
@@ -421,7 +535,9 @@ def run_train_dataset(run: Any) -> tf.data.Dataset:
     split = run.split()
     y = labels_by_name(source, run.classes)[0]
     parts = _Parts(x, y, split["train_idx"], split["val_idx"], run.window, run.stats, run.classes)
-    return _train_dataset(config, parts)
+    budget = run.record.budget
+    batch = budget.batch_size if budget is not None else config.batch_size or 256
+    return _train_dataset(config, parts, batch, AugmentConfig.from_dict(run.record.augment))
 
 
 def _csv(rows: list[dict]) -> str:
@@ -434,12 +550,13 @@ def _csv(rows: list[dict]) -> str:
 
 
 class BestMacroF1(keras.callbacks.Callback):
-    """Score the validation split after every epoch and keep the weights with the best macro-F1.
+    """Score the validation split after every epoch, keep the weights with the best macro-F1, stop early.
 
-    Adds ``val_oa``, ``val_macro_f1`` and ``val_weighted_f1`` to the epoch logs (so the
-    progress line and later callbacks see them). The per-epoch history and the best
-    epoch's weights and report are written to ``state_dir`` after every epoch, so a run
-    restarted by ``BackupAndRestore`` carries on with the same best-so-far.
+    Adds ``val_oa``, ``val_macro_f1``, ``val_weighted_f1`` and ``lr`` to the epoch logs (so
+    progress lines and later callbacks see them). The per-epoch history and the best epoch's
+    weights and report are written to ``state_dir`` after every epoch, so a run restarted by
+    ``BackupAndRestore`` carries on with the same best-so-far. With ``patience``, training
+    stops once that many epochs have passed without a better validation macro-F1.
     """
 
     STATE, WEIGHTS = "state.json", "best_weights.npz"
@@ -452,6 +569,7 @@ class BestMacroF1(keras.callbacks.Callback):
         state_dir: Path,
         batch_size: int = 1024,
         write: bool = True,
+        patience: int | None = None,
     ) -> None:
         """Set up scoring of one validation split.
 
@@ -462,10 +580,12 @@ class BestMacroF1(keras.callbacks.Callback):
             state_dir: Folder for the history and best weights (the run's backup folder).
             batch_size: Batch size of the validation forward passes.
             write: Whether this process writes the state (the chief only, in multi-worker runs).
+            patience: Epochs without a better validation macro-F1 before training stops (None: never).
         """
         super().__init__()
         self.x_val, self.y_val, self.classes = x_val, y_val, tuple(classes)
         self.state_dir, self.batch_size, self.write = Path(state_dir), batch_size, write
+        self.patience = patience
         self.history: list[dict] = []
         self.best_epoch: int | None = None
         self.best_score = -np.inf
@@ -491,7 +611,7 @@ class BestMacroF1(keras.callbacks.Callback):
             self.best_score, self.best_report = saved["best_score"], saved["best_report"]
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Score the validation split, add ``val_*`` metrics to ``logs`` and save the state."""
+        """Score the validation split, add ``val_*`` metrics to ``logs``, save the state, stop if patience ran out."""
         logs = logs if logs is not None else {}
         probs = np.concatenate(
             [
@@ -502,6 +622,7 @@ class BestMacroF1(keras.callbacks.Callback):
         report = classification_report(self.y_val, probs.argmax(axis=1), self.classes)
         for k in VAL_METRICS:
             logs[f"val_{k}"] = report[k]
+        logs["lr"] = current_lr(self.model.optimizer)
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
         # a restarted epoch replaces the row it had before the interruption
         self.history = [r for r in self.history if r["epoch"] < epoch + 1] + [row]
@@ -511,6 +632,8 @@ class BestMacroF1(keras.callbacks.Callback):
             # plain arrays, not save_weights: Keras' weight saving runs collective ops under
             # multi-worker training, which would hang with only the chief writing
             self._best_weights = self.model.get_weights()
+        if self.patience and self.best_epoch is not None and epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True  # every worker scores the same weights: all stop together
         if not self.write:
             return
         if improved:
@@ -523,3 +646,35 @@ class BestMacroF1(keras.callbacks.Callback):
             "best_report": self.best_report,
         }
         write_json(self.state_dir / self.STATE, state)
+
+
+def current_lr(optimizer: Any) -> float:
+    """The learning rate the optimizer's next step uses (its schedule at the current step)."""
+    lr = optimizer.learning_rate
+    if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+        lr = lr(optimizer.iterations)
+    return float(keras.backend.get_value(lr))
+
+
+class Progress(keras.callbacks.Callback):
+    """About twenty progress lines a run, whatever its number of epochs, and one when it stops early."""
+
+    def __init__(self, epochs: int, best: BestMacroF1, lines: int = 20) -> None:
+        """Print every ``epochs / lines`` epochs (and the first and last), with ``best``'s best so far."""
+        super().__init__()
+        self.epochs, self.every, self.scorer = epochs, max(1, round(epochs / lines)), best
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Print a line on the chosen epochs, and the reason when training stops early."""
+        logs = logs or {}
+        n, best = epoch + 1, self.scorer
+        stopping = bool(self.model.stop_training)
+        if n == 1 or n % self.every == 0 or n == self.epochs or stopping:
+            print(f"epoch {n:>{len(str(self.epochs))}}/{self.epochs}  loss {logs.get('loss', np.nan):.3f}  "
+                  f"val OA {logs.get('val_oa', np.nan):.3f}  macro-F1 {logs.get('val_macro_f1', np.nan):.3f}  "
+                  f"(best {best.best_score:.3f} at {best.best_epoch})  lr {logs.get('lr', np.nan):.2g}  "
+                  f"{time.time() - self.started:.0f} s", flush=True)
+        if stopping and n < self.epochs:
+            print(f"stopped early at epoch {n}: no better validation macro-F1 since epoch {best.best_epoch}",
+                  flush=True)

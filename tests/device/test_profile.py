@@ -17,6 +17,8 @@ def test_shipped_profiles_load(name: str) -> None:
     assert profile.name == name and profile == load_profile(name)
     assert set(profile.precisions) <= set(PRECISION_NAMES)
     assert profile.latency_budget_ms and profile.latency_budget_ms > 0
+    # every shipped profile documents a throughput for each precision it exports: the report's estimate
+    assert set(profile.precisions) <= set(profile.throughput_gmacs) <= set(PRECISION_NAMES)
 
 
 def test_mcu_profile_has_budgets() -> None:
@@ -44,6 +46,17 @@ def write(tmp_path: Path, text: str) -> Path:
         ('target = "mcu"', "arena_budget_bytes"),
         ("[mcu]\narena_budget_bytes = 1000\nflash_budget_bytes = 1000", "only apply"),
         ("name = ", "not a valid TOML"),
+        # a non-finite number would turn a budget or a threshold off without a word
+        ("[runtime]\nlatency_budget_ms = nan", "latency_budget_ms must be a positive, finite number"),
+        ("[runtime]\nlatency_budget_ms = inf", "latency_budget_ms must be a positive, finite number"),
+        ("[runtime]\nlatency_budget_ms = -inf", "latency_budget_ms must be a positive, finite number"),
+        ("[runtime]\nlatency_budget_ms = 0", "latency_budget_ms must be a positive, finite number"),
+        ("[export]\nagreement_threshold = nan", "fraction"),
+        ("[runtime]\nthroughput_gmacs = { int8 = nan }", "throughput_gmacs.int8' must be a positive number"),
+        ("[runtime]\nthroughput_gmacs = { int8 = inf }", "throughput_gmacs.int8' must be a positive number"),
+        ("[runtime]\nthroughput_gmacs = { float32 = -1.0 }", "throughput_gmacs.float32' must be a positive"),
+        ('[runtime]\nthroughput_gmacs = { int8 = "fast" }', "throughput_gmacs.int8' must be a positive"),
+        ("[runtime]\nthroughput_gmacs = 11.0", "'runtime.throughput_gmacs' must be dict"),
     ],
 )
 def test_bad_profiles_are_rejected(tmp_path: Path, text: str, message: str) -> None:
@@ -60,3 +73,10 @@ def test_defaults_fill_what_a_file_leaves_out(tmp_path: Path) -> None:
     profile = load_profile(write(tmp_path, "[runtime]\nthreads = 2"))
     assert profile.threads == 2 and profile.name == "p"
     assert profile.rep_samples == DeviceProfile().rep_samples
+
+
+def test_estimate_is_macs_over_throughput(tmp_path: Path) -> None:
+    profile = load_profile(write(tmp_path, "[runtime]\nbatch_size = 256\nthroughput_gmacs = { int8 = 10 }"))
+    assert profile.estimated_ms(1_000_000, "int8") == pytest.approx(256 * 1e6 / 10e9 * 1e3)
+    assert profile.estimated_ms(1_000_000, "int8", batch=1) == pytest.approx(0.1)
+    assert profile.estimated_ms(1_000_000, "float32") is None and profile.estimated_ms(None, "int8") is None

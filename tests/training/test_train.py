@@ -57,8 +57,8 @@ def test_run_folder_holds_the_contract_files(run_dir: Path, config: TrainConfig)
                 "seed", "augment", "params", "macs", "input_shape", "best_epoch", "validation"):
         assert key in meta, key
     assert meta["status"] == "finished"
-    assert meta["model"] == "tempcnn" and meta["sources"] == ["FRA"] and meta["input_shape"] == [10, 43, 1]
-    assert Window.from_dict(meta["window"]) == Window()
+    assert meta["model"] == "tempcnn" and meta["sources"] == ["FRA"] and meta["input_shape"] == [10, 73, 1]
+    assert Window.from_dict(meta["window"]) == Window(1, 361)  # the default window: the span the data cover
     assert meta["params"] > 0 and meta["macs"] > 0
     assert meta["augment"]["time_shift"] is False  # --no-augment recorded as the switched-off config
     assert TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text())) == config
@@ -247,8 +247,8 @@ crops = ["corn"]
     [
         ('data = "d"\nsources = ["FRA"]\nepochs = 3\n', "unknown key 'epochs'"),
         ('data = "d"\nsources = ["FRA"]\n[train]\nepoch = 3\n', "unknown key 'train.epoch'"),
-        ('data = "d"\nsources = ["FRA"]\n[train]\nepochs = "3"\n', "'train.epochs' must be int"),
-        ('data = "d"\nsources = ["FRA"]\n[train]\naugment = 1\n', "'train.augment' must be bool"),
+        ('data = "d"\nsources = ["FRA"]\n[train]\nepochs = "3"\n', "field 'epochs' is '3', not a whole number"),
+        ('data = "d"\nsources = ["FRA"]\n[train]\naugment = 1\n', "field 'augment' is 1, not true or false"),
         ('data = "d"\nsources = ["FRA"]\n[targets.X]\nregion = ["A"]\n', "unknown key 'targets.X.region'"),
         ('data = "d"\nsources = ["FRA"]\n[train]\nmodel = "resnet"\n', "unknown model"),
         ('data = "d"\nsources = ["FRA"]\n[eval]\nseason_offset = "later"\n', "neither a number"),
