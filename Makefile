@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-all
 
-.PHONY: setup demo lint test test-fast bench pi-check clean
+.PHONY: setup demo lint test test-fast fuzz bench pi-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ test: lint
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
+
+# the reader fuzzing of `make test` with fresh examples (HYPOTHESIS_PROFILE=fuzz) and ten times
+# its budget per reader (CROPEDGE_FUZZ_EXAMPLES); a failure prints the blob that replays it
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz CROPEDGE_FUZZ_EXAMPLES=$${CROPEDGE_FUZZ_EXAMPLES:-10000} \
+		$(BIN)/python -m pytest -n 2 -p no:cacheprovider tests/reliability/test_fuzz_readers.py
 
 # torch only for the benchmark's PyTorch reference (never a cropedge dependency); without it
 # that comparison is recorded as skipped

@@ -6,19 +6,25 @@ Readers only find the arrays; the rules live here once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from types import ModuleType
 
 import numpy as np
 
 from cropedge.data.dataset import Dataset
-from cropedge.data.grid import YEAR_DOY, YEAR_STEPS, doy_of_dates, resample_to_year_grid, season_mask
+from cropedge.data.grid import S2_BANDS, YEAR_DOY, YEAR_STEPS, doy_of_dates, resample_to_year_grid, season_mask
 from cropedge.errors import CropEdgeError
 
 # uint16 reflectance stores "no data" as its largest value (WorldCereal, many exports);
 # no reflectance reaches it, so it is always treated as missing
 ALWAYS_NODATA = 65535.0
+# no band value of any sensor comes near this (DN, dB, indices); float rasters and tables mark
+# no data with float32's extreme -3.4e38, and overflowed cells (1e40, 1e300) would become inf:
+# all of them are missing observations. Below it, arithmetic on two values cannot overflow.
+VALUE_LIMIT = 1e30
 _MISSING_LABELS = {"", "nan", "na", "n/a", "none", "null"}
+_WHOLE = re.compile(r"(-?\d+)\.0*")  # "3.0", "-2.00": a whole number written as a float
 FRACTION_MAX = 2.0  # no real pixel stays this dark in DN; fractions (0..1) always do
 
 
@@ -40,12 +46,27 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= 100 else text[:100].rsplit(" ", 1)[0] + " ..."
 
 
+def as_float32(x: np.ndarray) -> np.ndarray:
+    """Float32 copy of ``x`` with values float32 cannot carry as numbers (``VALUE_LIMIT``) as NaN.
+
+    No overflow warning: a float64 1e300 becomes NaN, not inf.
+    """
+    raw = np.asarray(x)
+    if raw.dtype.kind in "biu":  # every integer type fits (int64's largest is 9.2e18)
+        return raw.astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = raw.astype(np.float32)
+        out[~(np.abs(raw) < VALUE_LIMIT)] = np.nan  # NaN, inf and the huge alike
+    return out
+
+
 def mask_nodata(x: np.ndarray, nodata: Sequence[float] = ()) -> np.ndarray:
-    """Float32 copy of ``x`` with inf, 65535 and each ``nodata`` value set to NaN."""
-    x = np.array(x, dtype=np.float32, copy=True)
-    bad = ~np.isfinite(x) | (x == ALWAYS_NODATA)
+    """Float32 copy of ``x`` with inf, 65535, values beyond ``VALUE_LIMIT`` and each ``nodata`` value as NaN."""
+    x = as_float32(x)
+    bad = x == ALWAYS_NODATA
     for value in nodata:
-        bad |= x == np.float32(value)
+        if abs(value) < VALUE_LIMIT:  # larger ones are NaN already
+            bad |= x == np.float32(value)
     x[bad] = np.nan
     return x
 
@@ -53,10 +74,10 @@ def mask_nodata(x: np.ndarray, nodata: Sequence[float] = ()) -> np.ndarray:
 def encode_labels(
     values: Sequence | np.ndarray, classes: Sequence[str] | None = None, what: str = "data"
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Labels -> (class index per sample, class names); empty labels become -1 (unlabelled).
+    """Label names -> (class index per sample, class names); empty labels become -1 (unlabelled).
 
-    With ``classes`` a label may be a class name or its index. Without, the classes are
-    the distinct labels: numbers in numeric order, names in alphabetical order.
+    With ``classes`` a label may be a class name or, if it names none, its index. Without,
+    the classes are the distinct labels: numbers in numeric order, names in alphabetical order.
     """
     text = np.array([label_text(v) for v in values], dtype=object)
     present = text != ""
@@ -64,7 +85,7 @@ def encode_labels(
     if classes is None:
         distinct = sorted(set(text[present].tolist()), key=_numeric_first)
         classes = tuple(distinct)
-    classes = tuple(str(c) for c in classes)
+    classes = check_classes(classes, what)
     # names win over indices when a class is itself named by a number
     lookup = {str(i): i for i in range(len(classes))} | {c: i for i, c in enumerate(classes)}
     unknown = sorted({t for t in text[present].tolist() if t not in lookup})
@@ -77,10 +98,82 @@ def encode_labels(
     return y, classes
 
 
+def label_indices(values: np.ndarray, classes: Sequence[str], what: str = "data") -> np.ndarray:
+    """Numeric labels that are class indices (CropGlobe ``lbl``) -> int64; NaN and -1 are unlabelled.
+
+    Stored indices are never read as class names: ``classes`` may be names like "1", "3".
+    """
+    classes = check_classes(classes, what)
+    v = np.asarray(values).ravel()
+    if v.dtype.kind not in "biuf":
+        raise CropEdgeError(f"{what}: labels are {v.dtype}, neither class indices nor class names")
+    if v.dtype.kind == "f":
+        unlabelled = np.isnan(v)
+        with np.errstate(invalid="ignore"):
+            whole = unlabelled | (np.isfinite(v) & (v == np.round(v)))
+        if not whole.all():
+            shown = ", ".join(map(str, np.unique(v[~whole])[:5]))
+            raise CropEdgeError(f"{what}: label(s) {shown} are not class indices (whole numbers)")
+        v = np.where(unlabelled, -1, v)
+    if v.size and (v.min() < -1 or v.max() >= len(classes)):
+        bad = np.unique(v[(v < -1) | (v >= len(classes))])
+        raise CropEdgeError(
+            f"{what}: label(s) {', '.join(str(int(b)) for b in bad[:5])} are not indices of the {len(classes)} "
+            f"classes ({', '.join(classes[:8])}{', ...' if len(classes) > 8 else ''}; -1 = unlabelled); "
+            "store a 'classes' array naming every index, or give them with --classes"
+        )
+    return v.astype(np.int64)
+
+
+def check_classes(classes: Sequence[str], what: str = "data") -> tuple[str, ...]:
+    """Class names as a tuple of text; an empty or repeated name is an error (labels would be ambiguous)."""
+    names = tuple(str(c) for c in classes)
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice or "" in names:
+        raise CropEdgeError(
+            f"{what}: class names must be distinct and not empty (got {', '.join(repr(c) for c in (twice or ['']))})"
+        )
+    return names
+
+
+def decode_text(values: Sequence | np.ndarray, what: str) -> list[str]:
+    """Strings, bytes (strict UTF-8) or numbers -> ``str``; text that is not valid Unicode is an error.
+
+    A damaged file can hold code points beyond Unicode or lone surrogates (numpy ``U``
+    arrays) or bytes that are not UTF-8: each would fail later, when written out.
+    """
+    damaged = f"{what}: holds characters that are not Unicode text; the file is damaged"
+    items: Sequence = values if not isinstance(values, np.ndarray) else []
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "U" and values.size:
+            codes = np.ascontiguousarray(values).view(np.uint32)
+            if ((codes > 0x10FFFF) | ((codes >= 0xD800) & (codes <= 0xDFFF))).any():
+                raise CropEdgeError(damaged)
+        items = values.ravel().tolist() if values.dtype.kind != "O" else list(values.ravel())
+    out = []
+    for v in list(items):
+        if isinstance(v, bytes):
+            try:
+                v = v.decode("utf-8")
+            except UnicodeDecodeError:
+                raise CropEdgeError(f"{what}: text {v[:20]!r} is not UTF-8; write the file with UTF-8 text") from None
+        text = str(v)
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise CropEdgeError(damaged) from None
+        out.append(text)
+    return out
+
+
 def label_text(value: object) -> str:
-    """A label as text: integral numbers without ``.0``, missing ones (NaN, "NA", "") as ""."""
+    """A label as text: whole numbers without ``.0`` (``3.0`` -> ``3``), missing ones (NaN, "NA", "") as "".
+
+    Other text is kept as written (``007`` stays ``007``).
+    """
     if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
+        value = decode_text([value], "a label")[0]
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             return ""
@@ -89,11 +182,8 @@ def label_text(value: object) -> str:
     text = str(value).strip()
     if text.lower() in _MISSING_LABELS:
         return ""
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else text
+    whole = _WHOLE.fullmatch(text)
+    return whole.group(1) if whole else text
 
 
 def _numeric_first(text: str) -> tuple[int, float, str]:
@@ -126,7 +216,10 @@ def pivot_long(
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    keep = _season_rows(dates, row_year, year)
+    dated = ~np.isnat(dates)  # a row without a date is no observation
+    keep = np.zeros(dates.shape, dtype=bool)
+    keep[dated] = _season_rows(dates[dated], None if row_year is None else row_year[dated], year)
+    values = as_float32(values)
     days, slot = np.unique(doy_of_dates(dates[keep]), return_inverse=True)
     x = np.full((order.size, values.shape[1], days.size), np.nan, dtype=np.float32)
     x[rank[inverse][keep], :, slot] = values[keep]
@@ -157,9 +250,12 @@ def to_year_dataset(
     nodata: Sequence[float] = (),
     ignored: int = 0,
     notes: Sequence[str] = (),
+    labels_are_indices: bool = False,
 ) -> Dataset:
     """[N, bands, T] raw values at day-of-year ``doy`` -> a clean Dataset on the 73-step year grid.
 
+    ``labels`` are class names (or indices where they name no class), or with
+    ``labels_are_indices`` numeric indices into ``classes`` (CropGlobe ``lbl``).
     Raises CropEdgeError when there is no sample, or none with valid values.
     """
     if len(x) == 0:
@@ -171,7 +267,7 @@ def to_year_dataset(
         raise CropEdgeError(f"{source}: {x.shape[-1]} time steps but {doy.size} dates")
     observed_doy = doy[observed & np.isfinite(doy)]
     notes = list(notes)
-    if np.nanmax(np.abs(x), initial=0.0) <= FRACTION_MAX:
+    if set(bands) <= set(S2_BANDS) and np.nanmax(np.abs(x), initial=0.0) <= FRACTION_MAX:
         notes.append(f"all values <= {FRACTION_MAX:g}: reflectance fractions? cropedge expects DN (x 10 000)")
     if not (doy.size == YEAR_STEPS and np.array_equal(doy, YEAR_DOY)):
         try:
@@ -181,6 +277,9 @@ def to_year_dataset(
         notes.append(f"resampled {doy.size} dates onto the {YEAR_STEPS}-step 5-day year grid")
     if labels is None:
         y, classes = np.full(len(x), -1, dtype=np.int64), tuple(classes or ())
+    elif labels_are_indices:
+        classes = check_classes(classes or (), source)
+        y = label_indices(np.asarray(labels), classes, source)
     else:
         y, classes = encode_labels(labels, classes, source)
     ds = Dataset(

@@ -13,6 +13,7 @@ evenly spaced over the year. ``x``/``y`` are accepted for ``fea``/``lbl``.
 
 from __future__ import annotations
 
+import math
 import tokenize
 import zipfile
 import zlib
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cropedge.data.build import describe_error, to_year_dataset
+from cropedge.data.build import decode_text, describe_error, to_year_dataset
 from cropedge.data.columns import parse_bands
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, evenly_spaced_doy
+from cropedge.data.memory import READ_COPIES, check_fits, format_bytes
 from cropedge.errors import CropEdgeError
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -47,6 +49,7 @@ def read_npz(path: str | Path, *, classes: Sequence[str] | None = None, nodata: 
             magic = fh.read(len(_ZIP_MAGIC))
         if magic != _ZIP_MAGIC:  # np.load would try to unpickle it
             raise CropEdgeError(f"{path}: not an .npz archive (no zip signature); save fea and lbl with np.savez")
+        _check_declared_sizes(path)
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     # a damaged archive: numpy parses .npy headers with Python's tokenizer (SyntaxError, TokenError);
@@ -58,23 +61,59 @@ def read_npz(path: str | Path, *, classes: Sequence[str] | None = None, nodata: 
     return from_arrays(arrays, path, classes=classes, nodata=nodata)
 
 
+def _check_declared_sizes(path: Path) -> None:
+    """Refuse arrays whose ``.npy`` header declares more data than the archive holds or memory takes.
+
+    Read from the headers alone, before numpy allocates anything.
+    """
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version not in ((1, 0), (2, 0), (3, 0)):
+                    raise ValueError(f"'{info.filename}' has .npy format version {version}")
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)  # fmt: skip
+                shape, _, dtype = read_header(fh, max_header_size=100_000)
+                header = fh.tell()
+            nbytes = math.prod(shape) * dtype.itemsize
+            name = info.filename[: -len(".npy")]
+            if nbytes > info.file_size - header:
+                raise CropEdgeError(
+                    f"{path}: '{name}' declares {' x '.join(map(str, shape))} {dtype} ({format_bytes(nbytes)}) "
+                    f"but the archive holds {format_bytes(info.file_size)} of it; the file is damaged, write it anew"
+                )
+            total += nbytes + (READ_COPIES * 4 * nbytes // max(dtype.itemsize, 1) if name in FEATURE_KEYS else 0)
+    check_fits(total, f"{path}", "read a smaller file (split it by region or sample)")
+
+
 def from_arrays(
     arrays: Mapping[str, np.ndarray],
     path: Path,
     *,
     classes: Sequence[str] | None = None,
     nodata: Sequence[float] = (),
+    region: str | None = None,
+    what: str | None = None,
 ) -> Dataset:
-    """CropGlobe arrays (``fea``, ``lbl`` and cropedge's extra keys) from any container -> Dataset."""
+    """CropGlobe arrays (``fea``, ``lbl`` and cropedge's extra keys) from any container -> Dataset.
+
+    ``region`` names the samples when there is no ``region`` array (default: the file name);
+    ``what`` names the arrays in messages (default: the file).
+    """
+    source = what or str(path)
     x = _pick(arrays, FEATURE_KEYS)
     if x is None:
         raise CropEdgeError(
-            f"{path}: no 'fea' array (it has: {', '.join(arrays) or 'nothing'}); "
+            f"{source}: no 'fea' array (it has: {', '.join(arrays) or 'nothing'}); "
             "CropGlobe files hold fea [samples, bands, time] and lbl [samples]"
         )
     if x.ndim != 3 or x.dtype.kind not in "biuf":
-        raise CropEdgeError(f"{path}: 'fea' must be numbers shaped [samples, bands, time], got {x.dtype} {x.shape}")
-    bands = parse_bands(_strings(arrays["bands"])) if "bands" in arrays else None
+        raise CropEdgeError(f"{source}: 'fea' must be numbers shaped [samples, bands, time], got {x.dtype} {x.shape}")
+    bands = parse_bands(_text(arrays, "bands", source)) if "bands" in arrays else None
     notes = []
     if bands is None and x.shape[1] != len(S2_BANDS) and x.shape[2] == len(S2_BANDS):
         x = x.transpose(0, 2, 1)  # [samples, time, bands]: the other common order
@@ -82,20 +121,24 @@ def from_arrays(
     bands = bands or S2_BANDS
     if x.shape[1] != len(bands):
         raise CropEdgeError(
-            f"{path}: 'fea' has {x.shape[1]} bands but {len(bands)} are expected ({','.join(bands)}); "
+            f"{source}: 'fea' has {x.shape[1]} bands but {len(bands)} are expected ({','.join(bands)}); "
             "add a 'bands' array naming them"
         )
-    doy = np.asarray(arrays["doy"], dtype=np.float64) if "doy" in arrays else evenly_spaced_doy(x.shape[2])
+    doy = _doy(arrays, x.shape[2], source) if "doy" in arrays else evenly_spaced_doy(x.shape[2])
     picked = _pick(arrays, LABEL_KEYS)
     labels: np.ndarray | list[str] | None = picked
+    file_classes = _text(arrays, "classes", source) if "classes" in arrays else None
+    label_classes: Sequence[str] | None
     if picked is not None and picked.dtype.kind in "SUO":
-        labels, label_classes = _strings(picked), None  # names: their own class list
+        labels, label_classes = decode_text(picked, f"{source}: labels"), file_classes  # names
     else:
-        label_classes = _strings(arrays["classes"]) if "classes" in arrays else classes or CROPGLOBE_CLASSES
-    region = [r or path.stem for r in _strings(arrays["region"])] if "region" in arrays else [path.stem] * len(x)
+        label_classes = file_classes or classes or CROPGLOBE_CLASSES  # indices into these
+    name = region or path.stem
+    regions = [r or name for r in _text(arrays, "region", source)] if "region" in arrays else [name] * len(x)
     return to_year_dataset(
-        x, labels, doy, bands=bands, region=region, ids=_strings(arrays["ids"]) if "ids" in arrays else None,
-        source=str(path), classes=label_classes, nodata=nodata, notes=notes,
+        x, labels, doy, bands=bands, region=regions, ids=_text(arrays, "ids", source) if "ids" in arrays else None,
+        source=source, classes=label_classes, nodata=nodata, notes=notes,
+        labels_are_indices=picked is not None and picked.dtype.kind not in "SUO",
     )  # fmt: skip
 
 
@@ -106,5 +149,13 @@ def _pick(arrays: Mapping[str, np.ndarray], keys: Sequence[str]) -> np.ndarray |
     return None
 
 
-def _strings(values: np.ndarray) -> list[str]:
-    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in np.asarray(values).ravel()]
+def _text(arrays: Mapping[str, np.ndarray], key: str, source: str) -> list[str]:
+    return decode_text(arrays[key], f"{source}: '{key}'")
+
+
+def _doy(arrays: Mapping[str, np.ndarray], steps: int, source: str) -> np.ndarray:
+    doy = np.asarray(arrays["doy"])
+    if doy.dtype.kind not in "biuf" or doy.shape != (steps,):
+        raise CropEdgeError(f"{source}: 'doy' must be {steps} numbers (a day of year per time step), got {doy.dtype} "
+                            f"{doy.shape}")  # fmt: skip
+    return doy.astype(np.float64)

@@ -12,6 +12,11 @@ from cropedge.atomic import atomic_path
 from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, YEAR_DOY, fill_gaps, fill_missing_bands
 from cropedge.errors import CropEdgeError
 
+# what ``Dataset.save_npz`` writes: these arrays, each zip entry dated NPZ_DATE (so the same
+# data give the same bytes, and a file cropedge wrote is known again: cropedge.data.output)
+NPZ_ARRAYS = ("fea", "lbl", "classes", "bands", "doy", "region", "ids")
+NPZ_DATE = (1980, 1, 1, 0, 0, 0)
+
 
 @dataclass
 class Dataset:
@@ -157,7 +162,7 @@ def _savez_fixed_dates(path: Path, **arrays: np.ndarray) -> None:
     """
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, arr in arrays.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=NPZ_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
             with zf.open(info, "w", force_zip64=True) as fh:
                 np.lib.format.write_array(fh, np.asanyarray(arr), allow_pickle=False)
@@ -187,3 +192,19 @@ def concat(parts: list[Dataset]) -> Dataset:
         observed_doy=None if any(p.observed_doy is None for p in parts)
         else np.unique(np.concatenate([p.observed_doy for p in parts])),
     )
+
+
+def join(parts: list[Dataset]) -> Dataset:
+    """``concat`` of datasets whose class lists differ: relabelled onto one list by name first.
+
+    The joined list is the CropGlobe order when it covers every class, else first seen.
+    """
+    if all(p.classes == parts[0].classes for p in parts):
+        return concat(parts)
+    seen = list(dict.fromkeys(c for p in parts for c in p.classes))
+    classes = CROPGLOBE_CLASSES if set(seen) <= set(CROPGLOBE_CLASSES) else tuple(seen)
+    out = []
+    for p in parts:
+        lookup = np.array([classes.index(c) for c in p.classes] + [-1])
+        out.append(replace(p, y=lookup[p.y], classes=classes))
+    return concat(out)

@@ -15,9 +15,9 @@ import numpy as np
 
 from cropedge.data.cropglobe import read_npz
 from cropedge.data.csv_table import read_csv
-from cropedge.data.dataset import Dataset, concat
-from cropedge.data.grid import CROPGLOBE_CLASSES
+from cropedge.data.dataset import Dataset, join
 from cropedge.data.hdf5 import read_hdf5
+from cropedge.data.output import check_complete
 from cropedge.data.worldcereal import read_parquet
 from cropedge.errors import CropEdgeError
 
@@ -142,6 +142,7 @@ def _read_file(path: Path, options: Mapping[str, Any]) -> Dataset:
 
 
 def _data_files(folder: Path) -> list[Path]:
+    check_complete(folder)
     suffixes = {s for f in FORMATS for s in f.suffixes}
     files = sorted(
         p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in suffixes
@@ -153,18 +154,4 @@ def _data_files(folder: Path) -> list[Path]:
 
 def _read_folder(folder: Path, files: list[Path], options: Mapping[str, Any]) -> Dataset:
     parts = [_read_file(f, options) for f in files]
-    ds = concat(_on_shared_classes(parts))
-    return replace(ds, source=str(folder))
-
-
-def _on_shared_classes(parts: list[Dataset]) -> list[Dataset]:
-    """Relabel datasets onto one class list (CropGlobe order when it covers them, else first seen)."""
-    if all(p.classes == parts[0].classes for p in parts):
-        return parts
-    seen = list(dict.fromkeys(c for p in parts for c in p.classes))
-    classes = CROPGLOBE_CLASSES if set(seen) <= set(CROPGLOBE_CLASSES) else tuple(seen)
-    out = []
-    for p in parts:
-        lookup = np.array([classes.index(c) for c in p.classes] + [-1])
-        out.append(replace(p, y=lookup[p.y], classes=classes))
-    return out
+    return replace(join(parts), source=str(folder))

@@ -40,13 +40,13 @@ def stratified_split(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.
 
     Unlabelled samples (``y < 0``) go to neither part. Returns sorted ``(train_idx, val_idx)``.
     """
-    train, val = [], []
+    none = np.empty(0, dtype=np.int64)
+    train, val = [none], [none]
     for idx in class_pools(y, seed):
         n_val = max(int(round(len(idx) * val_fraction)), 1) if len(idx) > 1 else 0
         val.append(idx[:n_val])
         train.append(idx[n_val:])
-    return (np.sort(np.concatenate(train or [[]])).astype(np.int64),
-            np.sort(np.concatenate(val or [[]])).astype(np.int64))
+    return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(val)).astype(np.int64)
 
 
 def stratified_sample(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

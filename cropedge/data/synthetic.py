@@ -31,15 +31,20 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from cropedge.data.dataset import Dataset, concat
 from cropedge.data.grid import CROPGLOBE_CLASSES, S2_BANDS, YEAR_DOY
+from cropedge.data.memory import check_fits
+from cropedge.data.output import write_region_files
 from cropedge.errors import CropEdgeError
 
 YEAR_DAYS = 365.0
+# generating a region holds about this many float32 copies of its series at the peak (measured 8.4)
+GENERATE_COPIES = 9
 HEMISPHERE_OFFSET_DAYS = 182.0
 
 # Spectra in DN for B2 B3 B4 B5 B6 B7 B8 B8A B11 B12.
@@ -300,6 +305,7 @@ def generate_region(
     if shift_strength < 0 or jitter < 0 or not 0 <= gap_fraction < 1:
         raise CropEdgeError("shift_strength and jitter must be >= 0 and gap_fraction in 0..1 (exclusive)")
     region = REGIONS[name].scaled(shift_strength)
+    _check_size(name, samples_per_class, shift_strength)
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     xs, ys = [], []
     for label, cls in enumerate(CROPGLOBE_CLASSES):
@@ -325,6 +331,19 @@ def generate_region(
     )
 
 
+def _check_size(name: str, samples_per_class: int, shift_strength: float) -> None:
+    """Refuse a region that could not be generated in the memory available (before drawing it)."""
+    if name not in REGIONS:
+        raise CropEdgeError(f"unknown synthetic region {name!r}; choose from {', '.join(REGIONS)}")
+    mix = REGIONS[name].scaled(shift_strength).class_mix
+    total = sum(int(round(samples_per_class * w)) for w in mix)
+    check_fits(
+        total * len(S2_BANDS) * YEAR_DOY.size * 4 * GENERATE_COPIES,
+        f"{total} synthetic samples of {name} ({samples_per_class} per class)",
+        "ask for fewer --samples-per-class",
+    )
+
+
 def generate(regions: tuple[str, ...] | list[str] = tuple(REGIONS), samples_per_class: int = 200, seed: int = 0,
              **knobs: float) -> Dataset:
     """Several regions in one Dataset (see ``generate_region`` for the knobs)."""
@@ -343,9 +362,8 @@ def synthesize(
     Deterministic: the same arguments give byte-identical files.
     """
     out = Path(out_dir)
-    paths = []
-    for name in sorted(regions):
-        path = out / f"{name}.npz"
-        generate_region(name, samples_per_class, seed, **knobs).save_npz(path)
-        paths.append(path)
-    return paths
+    for name in regions:
+        _check_size(name, samples_per_class, knobs.get("shift_strength", 1.0))
+    parts = {out / f"{name}.npz": partial(generate_region, name, samples_per_class, seed, **knobs)
+             for name in sorted(regions)}  # fmt: skip
+    return write_region_files(out, parts, command=f"cropedge data synth --out {out}")

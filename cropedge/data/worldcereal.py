@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from cropedge.data.build import (
+    decode_text,
     describe_error,
     import_optional,
     label_text,
@@ -122,32 +123,43 @@ class _Table:
         wanted = list(dict.fromkeys(self.names[i] for i in positions if i is not None))
         self._table = self._guard(lambda: self._pq.read_table(self.path, columns=wanted))
 
-    def _guard(self, read: Any) -> Any:
+    def _guard(self, read: Any, column: str | None = None) -> Any:
         try:
             return read()
+        except UnicodeDecodeError as exc:  # a string column (or a name) that is not UTF-8
+            where = f"column {column}" if column else "a column name"
+            raise CropEdgeError(
+                f"{self.path}: {where} holds text that is not UTF-8 ({describe_error(exc)}); the file is damaged"
+            ) from exc
         except (self._pa.ArrowException, OSError, ValueError) as exc:  # ValueError: e.g. undecodable names
             reason = describe_error(exc)
-            raise CropEdgeError(f"{self.path}: not a readable Parquet file ({reason}); check the file") from exc
+            where = f" (column {column})" if column else ""
+            raise CropEdgeError(f"{self.path}: not a readable Parquet file{where} ({reason}); check the file") from exc
 
     def floats(self, i: int) -> np.ndarray:
         """A numeric column as float64, nulls as NaN."""
-        pa, column = self._pa, self._table.column(self.names[i])
-        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-            raise CropEdgeError(f"{self.path}: column {self.names[i]} holds {column.type}, not numbers; check --bands")
-        return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)
+        pa, name = self._pa, self.names[i]
+        column = self._table.column(name)
+        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+                or pa.types.is_decimal(column.type)):  # fmt: skip
+            raise CropEdgeError(f"{self.path}: column {name} holds {column.type}, not numbers; check --bands")
+        return self._guard(lambda: np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64), name)
 
     def strings(self, i: int, rows: np.ndarray | None = None) -> np.ndarray:
-        """A column as text (nulls as ""), optionally only at ``rows``."""
-        column = self._table.column(self.names[i]).to_pylist()
-        values = np.array(["" if v is None else str(v) for v in column], dtype=object)
+        """A column as text (nulls as ""), optionally only at ``rows``; text must be UTF-8."""
+        name = self.names[i]
+        column = self._guard(lambda: self._table.column(name).to_pylist(), name)
+        text = decode_text(["" if v is None else v for v in column], f"{self.path}: column {name}")
+        values = np.array(text, dtype=object)
         return values if rows is None else values[rows]
 
     def dates(self, i: int) -> np.ndarray:
         """A timestamp, date or ISO-text column as datetime64[D]."""
-        pa, column = self._pa, self._table.column(self.names[i])
+        pa, name = self._pa, self.names[i]
+        column = self._table.column(name)
         if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-            return column.to_numpy().astype("datetime64[D]")
-        return parse_dates(self.strings(i), f"{self.path}: column {self.names[i]}")
+            return self._guard(lambda: column.to_numpy().astype("datetime64[D]"), name)
+        return parse_dates(self.strings(i), f"{self.path}: column {name}")
 
 
 def _read_long(

@@ -78,7 +78,7 @@ CASES = {
     "random .h5": (_random(".h5"), [], "not a readable HDF5"),
     "random .parquet": (_random(".parquet"), [], "not a readable Parquet"),
     "truncated .parquet": (_truncated_parquet, [], "not a readable Parquet"),
-    "random .csv": (_random(".csv"), [], "not a readable CSV"),
+    "random .csv": (_random(".csv"), [], "not UTF-16 text"),  # starts with a UTF-16 byte-order mark
     "empty .csv": (_empty(".csv"), [], "is empty"),
     "empty .npz": (_empty(".npz"), [], "is empty"),
     "empty .h5": (_empty(".h5"), [], "is empty"),

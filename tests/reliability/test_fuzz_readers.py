@@ -4,9 +4,13 @@ Dataset (bundle) or raises ``CropEdgeError``, never anything else.
 
 Inputs are structured but broken (right containers with wrong shapes, dtypes, names,
 lengths, NaN/inf/no-data, odd headers and cells), then sometimes truncated or bit-flipped,
-so the fuzzing reaches past the first format check. ``CROPEDGE_FUZZ_EXAMPLES`` (default
-1000) sets the examples per reader; the files are tiny so all of it stays well under a minute.
-(``parse_metadata`` itself is fuzzed in tests/test_bundle.py.)
+so the fuzzing reaches past the first format check; text that is not UTF-8 (or not Unicode),
+values beyond float32's range, HDF5 groups and attributes. A RuntimeWarning is a failure too
+(none may reach a user). ``CROPEDGE_FUZZ_EXAMPLES`` (default 1000) sets the examples per
+reader; the files are tiny so all of it stays well under a minute. Under ``make test`` the
+examples are the same every run (the ``repro`` profile of tests/conftest.py); ``make fuzz``
+draws fresh ones, ten times as many. Failures found so far are explicit cases in
+tests/data/test_bad_input.py. (``parse_metadata`` itself is fuzzed in tests/test_bundle.py.)
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +35,15 @@ pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("CROPEDGE_FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(
     max_examples=EXAMPLES,
-    deadline=None,
-    database=None,  # a fixed budget of fresh examples each run; nothing written into the checkout
+    deadline=None,  # derandomize and the example database: the profile (tests/conftest.py)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
 )
 
 # values a reflectance cell may hold: normal, no-data, not finite, out of range
-POISON = [np.nan, np.inf, -np.inf, 65535.0, 0.0, -1.0, 1e30, -1e30, 1e-30]
+POISON = [np.nan, np.inf, -np.inf, 65535.0, 0.0, -1.0, 1e30, -1e30, 1e-30, 1e300, -3.4028235e38, 1e40]
+# text numpy or a library cannot turn into Python strings: beyond Unicode, lone surrogates
+BAD_CODES = [0x110000, 0xD800, 0xFFFFFFFF]
+BAD_BYTES = [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00"]
 BAND_TOKENS = [*S2_BANDS, "B02", "b8a", "B8a", "B1", "B9", "B10", "B13", "S2-L2A-B04", "OPTICAL-B08", "nir", "red",
                "swir1", "blue", "B", "", "label", "x", "B2 ", "é"]  # fmt: skip
 STEP_TOKENS = ["t0", "t1", "t72", "t73", "ts3", "2023-04-01", "2023-13-01", "20231231", "doy121", "doy999",
@@ -55,11 +62,20 @@ def check_loaded(ds) -> None:
 
 
 def load_or_refuse(path: Path) -> None:
-    try:
-        ds = load_dataset(path)
-    except CropEdgeError:
-        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's overflow / empty-slice warnings
+        try:
+            ds = load_dataset(path)
+        except CropEdgeError:
+            return
     check_loaded(ds)
+
+
+def bad_text(draw: st.DrawFn, n: int) -> np.ndarray:
+    """``n`` strings of which one holds a code point no Python string can (a damaged ``U`` array)."""
+    codes = np.full((max(n, 1), 2), 65, dtype=np.uint32)
+    codes[draw(st.integers(0, max(n, 1) - 1)), draw(st.integers(0, 1))] = draw(st.sampled_from(BAD_CODES))
+    return codes.view("<U2").ravel()[:n]
 
 
 @st.composite
@@ -120,6 +136,9 @@ def cropglobe_arrays(draw: st.DrawFn) -> dict[str, np.ndarray]:
     }
     for key in draw(st.lists(st.sampled_from(list(extras)), unique=True, max_size=5)):
         arrays[key] = draw(extras[key])
+    if draw(st.integers(0, 7)) == 0:  # one text array damaged
+        key = draw(st.sampled_from(["lbl", "bands", "classes", "region", "ids"]))
+        arrays[key] = bad_text(draw, n if key in ("lbl", "region", "ids") else 10)
     return arrays
 
 
@@ -129,15 +148,37 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _h5_bytes(arrays: dict[str, np.ndarray], nested: bool) -> bytes:
+def _h5_value(value: np.ndarray) -> np.ndarray:
+    if value.dtype.kind not in "UO":
+        return value
+    codes = np.ascontiguousarray(value.astype("U")).view(np.uint32) if value.size else np.zeros(0, np.uint32)
+    if ((codes > 0x10FFFF) | ((codes >= 0xD800) & (codes <= 0xDFFF))).any():
+        return np.array([b"A\xff" for _ in value.ravel()])  # HDF5 stores bytes: the damage is invalid UTF-8
+    return np.char.encode(value.astype("U"), "utf-8")
+
+
+def _h5_bytes(arrays: dict[str, np.ndarray], layout: str, attrs: dict[str, np.ndarray]) -> bytes:
+    """The arrays at the root, in one group, or in two groups (regions); some metadata as attributes."""
     import h5py
 
     buf = io.BytesIO()
     with h5py.File(buf, "w") as fh:
-        group = fh.create_group("data") if nested else fh
-        for key, value in arrays.items():
-            group[key] = np.char.encode(value.astype("U"), "utf-8") if value.dtype.kind in "UO" else value
+        names = {"root": [], "nested": ["data"], "regions": ["field_a", "field_b"]}[layout]
+        groups = [fh.create_group(name) for name in names] or [fh]
+        for group in groups:
+            for key, value in arrays.items():
+                group[key] = _h5_value(value)
+            for key, value in attrs.items():
+                group.attrs[key] = value
     return buf.getvalue()
+
+
+H5_ATTRS = st.dictionaries(
+    st.sampled_from(["bands", "classes", "doy"]),
+    st.one_of(st.lists(st.sampled_from(BAND_TOKENS), max_size=11).map(lambda v: np.array([t.encode() for t in v])),
+              st.sampled_from([np.array([b"B2", b"\xff\xfe"]), np.array([1.0, 2.0]), np.array(b"\xc3")])),
+    max_size=2,
+)  # fmt: skip
 
 
 @st.composite
@@ -153,14 +194,20 @@ def csv_text(draw: st.DrawFn) -> bytes:
     names += draw(st.lists(st.sampled_from(ROLE_NAMES), max_size=3, unique=True))
     names = draw(st.permutations(names)) if len(names) < 30 and draw(st.booleans()) else names
     cell = st.one_of(st.integers(-5, 70000).map(str), st.sampled_from(["", "nan", "NA", "inf", "-inf", "1e999", "x",
-                     "corn", "2023-05-01", '"1,5"', "  7 ", "0x1F"]))  # fmt: skip
+                     "corn", "2023-05-01", '"1,5"', "  7 ", "0x1F", "1e40", "-3.4e38", "1e300", "maïs"]))  # fmt: skip
     rows = draw(st.lists(st.lists(cell, min_size=len(names), max_size=len(names)), max_size=4))
     if rows and draw(st.booleans()):
         rows[-1] = rows[-1][: draw(st.integers(0, len(names)))]  # ragged
+    if rows and draw(st.integers(0, 5)) == 0:
+        names = []  # no header row: the first line is data
     delimiter = draw(st.sampled_from([",", ",", ";", "\t", "|"]))
-    text = "\n".join(delimiter.join(r) for r in [names, *rows]) + "\n"
+    text = "\n".join(delimiter.join(r) for r in [names, *rows] if r or r is not names) + "\n"
     prefix = draw(st.sampled_from(["", "", "\ufeff", "\n"]))
-    return (prefix + text).encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-16", "latin-1"])), "replace")
+    data = (prefix + text).encode(draw(st.sampled_from(["utf-8", "utf-8", "utf-16", "latin-1"])), "replace")
+    if data and draw(st.integers(0, 5)) == 0:  # a byte that is not UTF-8 somewhere
+        i = draw(st.integers(0, len(data)))
+        data = data[:i] + draw(st.sampled_from(BAD_BYTES)) + data[i:]
+    return data
 
 
 @st.composite
@@ -172,13 +219,27 @@ def parquet_bytes(draw: st.DrawFn) -> bytes:
     n = draw(st.integers(0, 4))
     columns: dict[str, pa.Array] = {}
     def numbers():
-        return pa.array(draw(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
-                                                            st.integers(0, 65535)), min_size=n, max_size=n)))  # noqa: E731
+        values = draw(st.lists(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True),
+                                         st.integers(0, 65535)), min_size=n, max_size=n))  # fmt: skip
+        if draw(st.integers(0, 9)) == 0:  # exact decimals, as some exporters write them
+            exact = [None if v is None or not abs(v) < 1e30 else int(v) for v in values]
+            return pa.array(exact, pa.decimal128(38, 0))
+        return pa.array(values)
+
+    def text(values: list) -> pa.Array:
+        """A string column; sometimes one value's bytes are not UTF-8 (a damaged file)."""
+        if not values or draw(st.integers(0, 5)):
+            return pa.array(values, pa.string())
+        raw = [("" if v is None else str(v)).encode() for v in values]
+        raw[draw(st.integers(0, len(raw) - 1))] += draw(st.sampled_from(BAD_BYTES))
+        offsets = np.cumsum([0, *map(len, raw)]).astype(np.int32)
+        return pa.Array.from_buffers(pa.string(), len(raw), [None, pa.py_buffer(offsets.tobytes()),
+                                                             pa.py_buffer(b"".join(raw))])  # fmt: skip
     if draw(st.booleans()):  # long: sample_id, timestamp, band columns
-        columns["sample_id"] = pa.array(draw(st.lists(st.sampled_from(["a", "b", "", None]), min_size=n, max_size=n)))
+        columns["sample_id"] = text(draw(st.lists(st.sampled_from(["a", "b", "", None]), min_size=n, max_size=n)))
         stamps = draw(st.lists(st.one_of(st.dates(), st.none()), min_size=n, max_size=n))
         columns[draw(st.sampled_from(["timestamp", "date"]))] = (
-            pa.array(stamps, type=pa.date32()) if draw(st.booleans()) else pa.array([str(s) for s in stamps]))
+            pa.array(stamps, type=pa.date32()) if draw(st.booleans()) else text([str(s) for s in stamps]))
         for band in draw(st.lists(st.sampled_from(["S2-L2A-B02", "S2-L2A-B03", "S2-L2A-B8A", "S2-L2A-B12", "B4"]),
                                   unique=True, max_size=5)):  # fmt: skip
             columns[band] = numbers()
@@ -188,8 +249,8 @@ def parquet_bytes(draw: st.DrawFn) -> bytes:
                 columns[f"{band}_{step}"] = numbers()
     for role in draw(st.lists(st.sampled_from(["label", "tile", "year", "ewoc_code", "start_date"]), unique=True,
                               max_size=2)):  # fmt: skip
-        columns[role] = pa.array(draw(st.lists(st.one_of(st.none(), st.integers(0, 3000).map(str)), min_size=n,
-                                               max_size=n)))  # fmt: skip
+        columns[role] = text(draw(st.lists(st.one_of(st.none(), st.integers(0, 3000).map(str)), min_size=n,
+                                           max_size=n)))  # fmt: skip
     buf = io.BytesIO()
     pq.write_table(pa.table(columns) if columns else pa.table({"empty": pa.array([], pa.int8())}), buf)
     return buf.getvalue()
@@ -204,10 +265,12 @@ def test_npz_reader_loads_or_refuses(tmp_path: Path, arrays: dict, data: st.Data
 
 
 @FUZZ
-@given(arrays=cropglobe_arrays(), nested=st.booleans(), data=st.data())
-def test_hdf5_reader_loads_or_refuses(tmp_path: Path, arrays: dict, nested: bool, data: st.DataObject) -> None:
+@given(arrays=cropglobe_arrays(), layout=st.sampled_from(["root", "nested", "regions"]), attrs=H5_ATTRS,
+       data=st.data())  # fmt: skip
+def test_hdf5_reader_loads_or_refuses(tmp_path: Path, arrays: dict, layout: str, attrs: dict,
+                                      data: st.DataObject) -> None:  # fmt: skip
     path = tmp_path / "FRA.h5"
-    path.write_bytes(data.draw(corrupt(_h5_bytes(arrays, nested))))
+    path.write_bytes(data.draw(corrupt(_h5_bytes(arrays, layout, attrs))))
     load_or_refuse(path)
 
 
