@@ -75,7 +75,7 @@ def season_option(help_text: str) -> Callable[[Callable], Callable]:
 @click.option("--seed", type=int, help="One seed: a single run folder [0].")
 @click.option("--seeds", type=SeedList(), help="Several seeds, e.g. 0,1,2: OUT/seed-K/ plus OUT/summary.json.")
 @click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [from the training set size].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam peak learning rate [1e-3; reference 1e-4].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam peak lr [1e-3, reference 1e-4].")
 @click.option(
     "--val-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
