@@ -3,7 +3,8 @@
 * ``cropedge/data/``, ``cropedge/device/`` and ``firmware_bench/`` (the device path) import
   no TensorFlow, Keras or TFMOT, and none of the training-side wings;
 * ``cropedge/models/`` knows no training loop, export or grid;
-* no wing imports ``cropedge/cli/`` (the CLI is a face over the library).
+* no wing imports ``cropedge/cli/`` (the CLI is a face over the library);
+* the device path imports no Dask, no vector-file library and not ``cropedge/maps/``.
 
 Checked statically (every ``import`` in every file, function-level ones included) and in a
 subprocess that imports every device-path module with TensorFlow impossible to import.
@@ -23,7 +24,7 @@ PACKAGE = REPO / "cropedge"
 HEAVY = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "cropedge.backend")
 TRAINING_SIDE = ("cropedge.training", "cropedge.export", "cropedge.models", "cropedge.grid")
 DEVICE_PATH = (PACKAGE / "data", PACKAGE / "device", REPO / "firmware_bench")
-WINGS = ("data", "models", "training", "export", "device", "grid")
+WINGS = ("data", "models", "training", "export", "device", "grid", "maps")
 
 
 def _imports(path: Path) -> set[str]:
@@ -63,6 +64,11 @@ def test_device_path_imports_no_tensorflow_and_no_training_side():
     # LiteRT nor tflite-runtime is installed (the subprocess test below shows it is not reached)
     fallback = ["device/runtime.py imports cropedge.backend", "device/runtime.py imports cropedge.backend.tf"]
     assert _violations(DEVICE_PATH, HEAVY + TRAINING_SIDE) == fallback
+
+
+def test_device_path_imports_no_dask_and_no_maps_wing():
+    # the device wing stays numpy + LiteRT + rasterio: Dask and vector files live in cropedge/maps
+    assert _violations(DEVICE_PATH, ("dask", "distributed", "pyogrio", "shapely", "cropedge.maps")) == []
 
 
 def test_models_know_no_training_loop():

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cropedge.cli import cli
 from cropedge.data.geotiff import GeoTiffStack
 from cropedge.data.grid import S2_BANDS, fill_gaps, resample_to_year_grid
-from cropedge.device.predict import CONFIDENCE_SCALE, NODATA, predict_raster
+from cropedge.device.maps import CONFIDENCE_SCALE, NODATA, predict_raster
 from cropedge.device.runtime import LiteModel
 
 from .conftest import reflectance
@@ -49,17 +49,40 @@ def write_stack(path: Path, x: np.ndarray, descriptions: str | None = "band_date
     return path
 
 
-def expected(model: LiteModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The reference: the same observations through the year grid and LiteModel in one go."""
+def expected(model: LiteModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reference: the same observations through the year grid and LiteModel in one go.
+
+    Returns classes, confidence and the margin between the two most probable classes.
+    """
     obs = np.where(x == 0, np.nan, x).astype(np.float32)
     first = dt.date(2023, 1, 1)
     year, _ = fill_gaps(resample_to_year_grid(obs, np.array([(d - first).days + 1 for d in DATES], float)))
     valid = np.isfinite(year).all(axis=(1, 2))
     classes = np.full(len(x), NODATA, np.uint8)
     conf = np.full(len(x), NODATA, np.uint8)
+    margin = np.full(len(x), np.inf)
     ids, probs = model.predict(year[valid])
     classes[valid], conf[valid] = ids, np.rint(probs.max(axis=1) * CONFIDENCE_SCALE)
-    return classes.reshape(HEIGHT, WIDTH), conf.reshape(HEIGHT, WIDTH)
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    margin[valid] = top2[:, 1] - top2[:, 0]
+    return classes.reshape(HEIGHT, WIDTH), conf.reshape(HEIGHT, WIDTH), margin.reshape(HEIGHT, WIDTH)
+
+
+def assert_same_map(classes: np.ndarray, want: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    conf: np.ndarray | None = None) -> None:
+    """The map equals the reference up to float rounding.
+
+    Fused resampling, normalisation and quantization round differently from the step-by-step
+    reference by a float ulp, which can move an int8 input by one step and the output by a
+    step or two: classes may differ only where the reference's top two are that close.
+    """
+    want_classes, want_conf, margin = want
+    np.testing.assert_array_equal(classes == NODATA, want_classes == NODATA)
+    close = margin < 3 / 256
+    assert (classes[~close] == want_classes[~close]).all()
+    assert (classes != want_classes).mean() < 0.01
+    if conf is not None:
+        assert np.abs(conf.astype(int) - want_conf).max() <= 3
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +98,12 @@ def test_class_map_keeps_georeferencing_nodata_and_names(bundles, stack, tmp_pat
     assert result.exit_code == 0, result.output
     assert f"{HEIGHT * WIDTH - 3} pixels" in result.output and "3 nodata" in result.output
     model = LiteModel(bundles["int8"])
-    want_classes, want_conf = expected(model, x)
+    want = expected(model, x)
     with rasterio.open(out) as src:
         assert (src.width, src.height, src.count) == (WIDTH, HEIGHT, 2)
         assert src.crs.to_epsg() == 32631 and src.transform == TRANSFORM
         assert src.dtypes == ("uint8", "uint8") and src.nodata == NODATA
-        np.testing.assert_array_equal(src.read(1), want_classes)
-        np.testing.assert_array_equal(src.read(2), want_conf)
+        assert_same_map(src.read(1), want, src.read(2))
         assert src.read(1)[0, 5] == NODATA and src.read(1)[1, 3] == NODATA and src.read(1)[1, 4] == NODATA
         assert src.colormap(1)[0][:3] == (255, 211, 0)  # corn
         assert src.colormap(1)[NODATA][3] == 0
@@ -90,7 +112,7 @@ def test_class_map_keeps_georeferencing_nodata_and_names(bundles, stack, tmp_pat
         tags = src.tags(1)
         assert [tags[f"CLASS_{i}"] for i in range(len(model.classes))] == list(model.classes)
         assert src.tags()["MODEL_SHA256"] == model.metadata.to_dict()["sha256"]
-    assert len(np.unique(want_classes)) > 2
+    assert len(np.unique(want[0])) > 2
 
 
 @pytest.mark.parametrize("tiled", [False, True])
@@ -103,7 +125,7 @@ def test_windows_and_stack_order_from_arguments(bundles, stack, tmp_path, tiled)
     summary = predict_raster(model, plain, out, bands=list(S2_BANDS), dates=dates, max_pixels=80)
     assert summary["nodata"] == 3
     with rasterio.open(out) as src:
-        np.testing.assert_array_equal(src.read(1), expected(model, x)[0])
+        assert_same_map(src.read(1), expected(model, x))
     with GeoTiffStack(plain, S2_BANDS, S2_BANDS, dates) as stack_:
         windows = list(stack_.windows(80))
     covered = np.zeros((HEIGHT, WIDTH), int)
@@ -120,7 +142,7 @@ def test_date_first_descriptions(bundles, stack, tmp_path):
     out = tmp_path / "map.tif"
     predict_raster(LiteModel(bundles["int8"]), other, out)
     with rasterio.open(out) as src:
-        np.testing.assert_array_equal(src.read(1), expected(LiteModel(bundles["int8"]), x)[0])
+        assert_same_map(src.read(1), expected(LiteModel(bundles["int8"]), x))
 
 
 def test_stack_errors_exit_2_without_output(bundles, stack, tmp_path):
