@@ -30,8 +30,8 @@ PRECISION_COLOURS = {"keras": "0.35", "float32": "tab:blue", "float16": "lightsk
 DPI = 200
 CSS_PX_PER_IN = 96  # how a browser sizes an image shown at its natural size: the report's <img> width
 MAX_WIDTH_IN = 11.0  # the HTML report's content width (1100 CSS pixels): figures are drawn no wider
-STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9.5,
-         "ytick.labelsize": 9.5, "legend.fontsize": 9.5, "legend.title_fontsize": 10, "figure.titlesize": 12}
+STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10.5,
+         "ytick.labelsize": 10.5, "legend.fontsize": 10.5, "legend.title_fontsize": 11, "figure.titlesize": 13}
 
 
 def _plt() -> ModuleType:
@@ -83,12 +83,20 @@ def _grid(n: int, width: float, height: float, sharey: bool = True) -> tuple[Fig
 
 
 def _legends_below(fig: Figure, groups: list[tuple[str, list]]) -> None:
-    """One titled legend per group, side by side under the panels."""
+    """One legend under the panels, a column per group headed by the group's title in bold."""
+    from matplotlib.lines import Line2D
+
     groups = [(t, h) for t, h in groups if h]
-    width = 1.0 / max(len(groups), 1)
-    for i, (title, handles) in enumerate(groups):
-        fig.legend(handles=handles, title=title, loc="upper center", bbox_to_anchor=((i + 0.5) * width, 0.0),
-                   frameon=False, ncol=1 if len(handles) <= 3 else 2, alignment="left")
+    rows = max(len(h) for _, h in groups) + 1
+    handles = []
+    for title, group in groups:  # the legend fills column by column: title, entries, blanks
+        column = [Line2D([], [], ls="", label=title), *group]
+        handles += column + [Line2D([], [], ls="", label=" ")] * (rows - len(column))
+    legend = fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(groups),
+                        frameon=False, handlelength=1.6, columnspacing=2.0)
+    for i, text in enumerate(legend.get_texts()):
+        if i % rows == 0:
+            text.set_fontweight("bold")
 
 
 def _styled(draw: Callable[..., Path]) -> Callable[..., Path]:
@@ -173,7 +181,7 @@ def accuracy_vs_cost(
     found = {v["precision"] for _, vs in panels for v in vs}
     precisions = [p for p in PRECISION_MARKERS if p in found] + sorted(found - set(PRECISION_MARKERS))
     colours = model_colours(models)
-    fig, axes = _grid(len(panels), 4.4, 3.4)
+    fig, axes = _grid(len(panels), 5.3, 3.7)
     flagged = False
     for i, (ax, (name, variants)) in enumerate(zip(axes, panels, strict=True)):  # one axis per panel
         _scatter_panel(ax, variants, lambda v: v.get(cost), colours, budget, flag[1] if flag else lambda v: False)
@@ -194,7 +202,7 @@ def accuracy_vs_cost(
                                 for p in precisions]),
         ("training (fill)", [Patch(facecolor="0.3", edgecolor="0.3", label="augmented: filled"),
                              Patch(facecolor="none", edgecolor="0.3", label="no augmentation: hollow")]),
-        ("", marks),
+        ("marks", marks),
     ])
     fig.suptitle(title)
     fig.tight_layout()
@@ -294,7 +302,7 @@ def augmentation_effect(panels: list[tuple[str, list[dict]]], path: Path) -> Pat
     """
     from matplotlib.patches import Patch
 
-    fig, axes = _grid(len(panels), 3.6, 3.2)
+    fig, axes = _grid(len(panels), 5.0, 3.4)
     styles = {(False, False): ("no augmentation", "0.75"), (True, False): ("augmentation", "tab:blue"),
               (False, True): ("no augm. + season alignment", "tab:olive"),
               (True, True): ("augm. + season alignment", "tab:green")}
@@ -332,7 +340,7 @@ def confusion(matrix: np.ndarray, classes: list[str], title: str, path: Path) ->
     # strict=False keeps the old truncation when a caller's classes and matrix differ in length
     m, classes = m[np.ix_(keep, keep)], [c for c, k in zip(classes, keep, strict=False) if k]
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(0.8 * len(classes) + 2.6, 0.7 * len(classes) + 1.6))
+    fig, ax = plt.subplots(figsize=(0.62 * len(classes) + 2.8, 0.55 * len(classes) + 1.8))
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
         for j in range(len(classes)):

@@ -492,8 +492,8 @@ def _latency_phrase(v: dict, source: LatencySource, budget: str) -> str:
         return f"{ms} measured on {source.name}; {setting}"
     if v["latency_kind"] == ESTIMATED:
         where = source.name.split(" (")[0] if source.kind == ESTIMATED else source.name
-        return (f"{ms} **estimated** for {where}, not measured ({v['macs'] / 1e6:.3g} M MACs at "
-                f"{significant(source.rates[v['precision']])} GMAC/s, {source.rates_from}; {setting})")
+        rate = "" if source.kind == ESTIMATED else f" at the {v['precision']} GMAC/s measured there"
+        return f"{ms} **estimated** for {where} from {v['macs'] / 1e6:.3g} M MACs{rate}, not measured; {setting}"
     return f"{ms} on {source.name}; {setting}"
 
 
@@ -551,12 +551,13 @@ def _short(source: LatencySource) -> str:
 def _variant_table(vs: list[dict], source: LatencySource, grid_basis: tuple[int, int],
                    shipped: list[dict]) -> tuple[list[str], list[list[str]], set[int]]:
     target_names = list(dict.fromkeys(t for v in vs for t in v["targets"]))
-    headers = ["Model", "Precision", "Augm.", "Aligned", "OA", "macro-F1", *[f"F1 {t}" for t in target_names],
-               "Size (KB)", "Params", "MMACs", f"ms on {_short(source)}, median / p95 ({source.describe()})",
-               "pixels/s", f"ms on grid machine ({describe_setting(*grid_basis)})", "Seeds", "Status"]
+    headers = ["Model", "Precision", "Augm.", "Aligned", "macro-F1", "OA",
+               f"ms on {_short(source)}, median / p95 ({source.describe()})", "pixels/s", "Size (KB)",
+               *[f"F1 {t}" for t in target_names], "MMACs", "Params",
+               f"ms on grid machine ({describe_setting(*grid_basis)})", "Seeds", "Status"]
     rows, highlight = [], set()
     for i, v in enumerate(vs):
-        if any(v is s or _same_variant(v, s) for s in shipped):
+        if any(_same_variant(v, s) for s in shipped):
             highlight.add(i)
         if v["latency_ms"] is None:
             device = "–"
@@ -566,11 +567,10 @@ def _variant_table(vs: list[dict], source: LatencySource, grid_basis: tuple[int,
             device = f"{_ms(v['latency_ms'])} / {_ms(v['latency_p95_ms'])}"
         rows.append([
             v["model"], v["precision"], "yes" if v["augment"] else "no", "yes" if v["aligned"] else "no",
-            _pm(v["oa_mean"], v["oa_std"]), _pm(v["f1_mean"], v["f1_std"]),
+            _pm(v["f1_mean"], v["f1_std"]), _pm(v["oa_mean"], v["oa_std"]), device,
+            f"{v['pixels_per_s']:,.0f}" if v["pixels_per_s"] else "–", _fmt(v["size_kb"], 1),
             *[_fmt(v["targets"].get(t)) for t in target_names],
-            _fmt(v["size_kb"], 1), f"{v['params']:,}" if v["params"] else "–",
-            f"{v['macs'] / 1e6:.2f}" if v["macs"] else "–", device,
-            f"{v['pixels_per_s']:,.0f}" if v["pixels_per_s"] else "–",
+            f"{v['macs'] / 1e6:.2f}" if v["macs"] else "–", f"{v['params']:,}" if v["params"] else "–",
             _ms(v["grid_latency_ms"]) if v["deployable"] else "–", str(v["seeds"]), _status_text(v["statuses"]),
         ])
     return headers, rows, highlight
@@ -747,8 +747,8 @@ padding:0 16px;color:#222;line-height:1.45}
 h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .scroll{overflow-x:auto;margin:1em 0}
 table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}
-th{background:#f3f3f3}th.n,td.n{text-align:right}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;white-space:nowrap}
+th{background:#f3f3f3;white-space:normal;vertical-align:bottom;max-width:14em}th.n,td.n{text-align:right}
 tr.ship td{background:#fff1b8;font-weight:600}
 ul.ship li{margin:.35em 0}
 img{max-width:100%;height:auto}figure{margin:1.5em 0}figcaption{color:#555;font-size:14px;max-width:900px}
