@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,3 +22,87 @@ def emit(result: Any, as_json: bool, quiet: bool, text: str) -> None:
         click.echo(json.dumps(result, indent=2, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
     elif not quiet:
         click.echo(text)
+
+
+# --- reader options: one definition for every verb that reads data (data info, data import, predict) ---
+
+_READER_FLAGS: dict[str, Any] = {
+    "layout": lambda: click.option(
+        "--layout", type=click.Choice(["band-major", "time-major"]),
+        help="Column order of bare numbered columns (f0.., b0.., 0..: bands x dates); overrides the header.",
+    ),
+    "bands": lambda: click.option(
+        "--bands", metavar="B2,B3,...",
+        help="Bands to keep or, for numbered columns, their order: Sentinel-2 (B2, B8A, nir), or any "
+        "names (SR_B5, VV, NDVI) [default: the Sentinel-2 bands present, else all].",
+    ),
+    "label_col": lambda: click.option(
+        "--label-col", help="Label column, by name or position [default: label, class, crop, code, ... or "
+        "ewoc_code; column 0 without a header row].",
+    ),
+    "id_col": lambda: click.option("--id-col", help="Sample id column, by name or position [default: id, ...]."),
+    "region_col": lambda: click.option(
+        "--region-col", help="Region column, by name or position [default: region, country, tile; else the file name].",
+    ),
+    "classes": lambda: click.option("--classes", help="Names of numeric labels 0,1,2,... in order, comma-separated."),
+    "nodata": lambda: click.option(
+        "--nodata", type=float, multiple=True,
+        help="A value meaning 'no observation', e.g. 0 (repeatable); 65535, NaN, inf and |values| >= 1e30 always are.",
+    ),
+    "year": lambda: click.option(
+        "--year", type=int, help="Calendar year to keep when a series spans more than a year "
+        "[default: the labels' year, else the year with the most dates].",
+    ),
+    "encoding": lambda: click.option(
+        "--encoding", help="Text encoding of a CSV, e.g. latin-1 [default: UTF-8, or UTF-16/32 by byte-order mark].",
+    ),
+    "no_header": lambda: click.option(
+        "--no-header", is_flag=True, default=None,
+        help="The CSV's first line is data (found by itself when it is numbers); columns go by position.",
+    ),
+    "legend": lambda: click.option(
+        "--legend", help="Legend in class_mappings.json for WorldCereal ewoc_code labels [default: CROPTYPE24].",
+    ),
+    "legend_file": lambda: click.option(
+        "--legend-file", type=click.Path(dir_okay=False, path_type=Path),
+        help="WorldCereal class_mappings.json [default: beside the data file].",
+    ),
+    "groups": lambda: click.option(
+        "--group", "groups", multiple=True, metavar="NAME=R1+R2",
+        help="Merge regions under one name, e.g. south=30TYP+30TYT (repeatable).",
+    ),
+}  # fmt: skip
+
+
+def reader_options(skip: tuple[str, ...] = ()) -> Any:
+    """Decorator adding a flag for each option of ``cropedge.data.load.OPTIONS`` (and ``--group``).
+
+    ``skip`` leaves out options the verb defines itself (``predict`` has its own ``--bands``).
+    Values reach the command as keywords; ``reader_kwargs`` turns them into ``load_dataset``'s.
+    """
+    from cropedge.data.load import OPTIONS
+
+    missing = [n for n in OPTIONS if n not in _READER_FLAGS]
+    if missing:  # a reader option without a flag: add it above
+        raise AssertionError(f"reader option(s) without a command-line flag: {', '.join(missing)}")
+    names = [n for n in _READER_FLAGS if n in OPTIONS or n == "groups"]  # in the order above
+
+    def decorate(command: Any) -> Any:
+        for name in reversed(names):
+            if name not in skip:
+                command = _READER_FLAGS[name]()(command)
+        return command
+
+    return decorate
+
+
+def reader_kwargs(opts: dict[str, Any]) -> dict[str, Any]:
+    """Values of ``reader_options`` -> ``load_dataset`` keywords (unset options keep the reader's default)."""
+    from cropedge.data import parse_groups
+
+    out = {k: v for k, v in opts.items() if v not in (None, (), False)}
+    if "classes" in out:
+        out["classes"] = [c.strip() for c in out["classes"].split(",") if c.strip()]
+    if "groups" in out:
+        out["groups"] = parse_groups(out["groups"])
+    return out

@@ -24,17 +24,31 @@ AUTO = "auto"
 
 
 def ndvi_curve(x_year: np.ndarray, bands: tuple[str, ...] | list[str]) -> np.ndarray:
-    """Mean NDVI over samples of year-grid reflectance [N, bands, 73] -> [73]."""
-    bands = list(bands)
-    if "B8" not in bands or "B4" not in bands:
-        raise CropEdgeError(f"season alignment needs bands B8 and B4 for NDVI; the data has {', '.join(bands)}")
+    """Mean NDVI over samples of year-grid series [N, bands, 73] -> [73].
+
+    From red (B4) and near infrared (B8, else B8A), or from a band named ``NDVI`` (any
+    scale: the curves are compared after standardising).
+    """
+    lower = [b.lower() for b in bands]
+    nir_band = "B8" if "B8" in bands else "B8A"
+    if not ({"B4", nir_band} <= set(bands) or "ndvi" in lower):
+        raise CropEdgeError(
+            f"season alignment needs NDVI: bands B4 and B8 (or B8A), or an NDVI band; the data has {', '.join(bands)}"
+        )
     x = np.asarray(x_year, dtype=np.float64)
     if x.ndim != 3 or x.shape[-1] != YEAR_STEPS or len(x) == 0:
         raise CropEdgeError(f"season alignment needs samples on the {YEAR_STEPS}-step year grid, got {x.shape}")
-    nir, red = x[:, bands.index("B8")], x[:, bands.index("B4")]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = (nir - red) / (nir + red)
-    return np.nanmean(np.where(np.isfinite(ndvi), ndvi, np.nan), axis=0)
+    if {"B4", nir_band} <= set(bands):
+        nir, red = x[:, list(bands).index(nir_band)], x[:, list(bands).index("B4")]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndvi = (nir - red) / (nir + red)
+    else:
+        ndvi = x[:, lower.index("ndvi")]
+    ndvi = np.where(np.isfinite(ndvi), ndvi, np.nan)
+    valid = np.isfinite(ndvi).any(axis=0)  # a step with no valid sample stays NaN, without a warning
+    out = np.full(YEAR_STEPS, np.nan)
+    out[valid] = np.nanmean(ndvi[:, valid], axis=0)
+    return out
 
 
 def estimate_offset(source_curve: np.ndarray, target_curve: np.ndarray) -> tuple[float, float]:
@@ -102,6 +116,8 @@ def resolve_offset(
     if spec != AUTO:
         return {"method": "fixed", "days": float(spec)}
     if source_curve is None:
-        raise CropEdgeError("this run stores no source NDVI curve (bands B4/B8 missing): give --season-offset in days")
+        raise CropEdgeError(
+            "this run stores no source NDVI curve (no B4/B8 or NDVI band): give --season-offset in days"
+        )
     days, corr = estimate_offset(np.asarray(source_curve), ndvi_curve(target_x, bands))
     return {"method": AUTO, "days": days, "correlation": round(corr, 4)}

@@ -37,7 +37,10 @@ _TABLE_OPTIONS = ("bands", "label_col", "id_col", "region_col", "classes", "noda
 FORMATS: tuple[Format, ...] = (
     Format("cropglobe", (".npz",), read_npz, ("classes", "nodata"), "CropGlobe arrays fea [N, bands, time], lbl [N]"),
     Format("hdf5", (".h5", ".hdf5"), read_hdf5, ("classes", "nodata"), "the CropGlobe arrays in an HDF5 file"),
-    Format("csv", (".csv", ".tsv"), read_csv, ("layout", *_TABLE_OPTIONS), "one row per sample, band- or time-major"),
+    Format(
+        "csv", (".csv", ".tsv"), read_csv, ("layout", *_TABLE_OPTIONS, "encoding", "no_header"),
+        "one row per sample (band- or time-major, bare numbered, with or without a header) or per sample and date",
+    ),
     Format(
         "parquet", (".parquet", ".geoparquet"), read_parquet, ("legend", "legend_file", *_TABLE_OPTIONS),
         "WorldCereal extractions, wide or long tables",
@@ -65,7 +68,8 @@ def load_dataset(path: str | Path, *, groups: Mapping[str, Sequence[str]] | None
             ``.npz`` per country; the region is then the file name unless the file says).
         groups: Merge regions under new names, e.g. ``{"south": ["30TYP", "30TYT"]}``.
         **options: Reader options (see ``FORMATS``): layout, bands, label_col, id_col,
-            region_col, classes, nodata, year, legend, legend_file. None means default.
+            region_col, classes, nodata, year, encoding, no_header, legend, legend_file.
+            None (or False) means default.
 
     Raises:
         CropEdgeError: The path is missing or unreadable, or its content is not usable.
@@ -126,7 +130,7 @@ def _given(options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"unknown data option(s): {', '.join(unknown)}")
-    return {k: v for k, v in options.items() if v is not None}
+    return {k: v for k, v in options.items() if v is not None and v is not False}
 
 
 def _read_file(path: Path, options: Mapping[str, Any]) -> Dataset:

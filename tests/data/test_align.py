@@ -70,7 +70,7 @@ def test_bad_inputs_are_user_errors() -> None:
     with pytest.raises(CropEdgeError, match="neither a number"):
         parse_offset("soon")
     assert parse_offset(" AUTO ") == "auto" and parse_offset(5) == 5.0 and parse_offset(None) is None
-    with pytest.raises(CropEdgeError, match="B8 and B4"):
+    with pytest.raises(CropEdgeError, match="B4 and B8 .or B8A., or an NDVI band"):
         ndvi_curve(_fields(200)[:, :3], S2_BANDS[:3])
     with pytest.raises(CropEdgeError, match="year grid"):
         ndvi_curve(_fields(200)[:, :, :40], S2_BANDS)

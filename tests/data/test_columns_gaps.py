@@ -52,8 +52,9 @@ def test_feature_column_errors():
         find_feature_columns(["B2_t0", "B2_t1", "B2_t2", "B3_t0", "B3_t1"])
     with pytest.raises(CropEdgeError, match="B5.*not among"):
         find_feature_columns(["B2_t0", "B2_t1"], bands="B2,B5")
-    with pytest.raises(CropEdgeError, match="not a Sentinel-2 band"):
-        parse_bands("B2,VV")
+    with pytest.raises(CropEdgeError, match="names a band twice"):
+        parse_bands("B2,b02")
+    assert parse_bands("B02, nir,VV,SR_B5,S2-L2A-B8A") == ("B2", "B8", "VV", "SR_B5", "B8A")
 
 
 def test_find_column_by_name_position_or_usual_name():

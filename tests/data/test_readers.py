@@ -203,16 +203,18 @@ def test_long_csv_one_row_per_sample_and_date(tmp_path, write_csv):
             for pid in ("p1", "p2") for i, date in enumerate(dates) for j in (0,)]  # fmt: skip
     rows[5][2] = ""  # a cloud
     path = write_csv(tmp_path / "long.csv", ["point_id", "date", "SR_B2", "SR_B8", "label"], rows)
-    ds = load_dataset(path)
+    with pytest.raises(CropEdgeError, match="--bands"):  # Landsat bands: not Sentinel-2's B2, B8
+        load_dataset(path)
+    ds = load_dataset(path, bands="SR_B2,SR_B8")
     assert ds.ids.tolist() == ["p1", "p2"] and ds.classes == ("rice", "soy") and ds.y.tolist() == [1, 0]
-    assert ds.bands == ("B2", "B8") and ds.filled > 0 and np.isfinite(ds.x).all()
+    assert ds.bands == ("SR_B2", "SR_B8") and ds.filled > 0 and np.isfinite(ds.x).all()
     mid_month = np.array([15, 46, 74, 105, 135, 166, 196, 227, 258, 288, 319, 349])  # 2023, day of year
     inside = (YEAR_DOY >= 15) & (YEAR_DOY <= 349)
     expected = np.interp(YEAR_DOY[inside], mid_month, 200 + 100 * np.arange(12))  # linear between dates
     np.testing.assert_allclose(ds.x[1, 0, inside], expected, rtol=1e-5)
     assert "12 dates of one season" in " ".join(ds.notes)  # 2023 kept, December 2022 left out
     with pytest.raises(CropEdgeError, match="no --layout"):
-        load_dataset(path, layout="band-major")
+        load_dataset(path, layout="band-major", bands="SR_B2,SR_B8")
 
 
 def test_reading_never_imports_tensorflow_and_loads_libraries_lazily(tmp_path, reflectance):
