@@ -2,13 +2,18 @@
 
 Each verb lives in its own module and imports heavy libraries (TensorFlow) only when it
 runs, so ``cropedge predict`` on a device install never touches TensorFlow.
-A ``CropEdgeError`` or a bad argument becomes one line on stderr and exit status 2;
-anything else is a bug and keeps its traceback.
+A ``CropEdgeError``, a bad argument or a full disk becomes one line on stderr and exit
+status 2; Ctrl-C one line saying how to carry on and exit status 130; anything else is a
+bug and keeps its traceback. numpy's floating-point warnings never reach the terminal:
+the code checks its results for non-finite values where they matter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -16,19 +21,53 @@ import click
 from cropedge import __version__
 from cropedge.errors import CropEdgeError
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
+# what Ctrl-C leaves behind, per verb: the resumable verbs keep their finished work
+_ON_INTERRUPT = {
+    "train": "run the same command again to resume from the last finished epoch",
+    "bench": "run the same command again to resume: finished cells and runs are kept",
+    "demo": "run the same command again to resume: finished cells and runs are kept",
+}
+_START_OVER = "nothing half-written was left; run the same command again to start over"
+
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _numpy_quiet():
+                return super().invoke(ctx)
         except CropEdgeError as exc:
             _fail(ctx, str(exc))
+        except KeyboardInterrupt:
+            hint = _ON_INTERRUPT.get(ctx.invoked_subcommand or "", _START_OVER)
+            click.echo(f"cropedge: error: interrupted; {hint}", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except click.exceptions.NoArgsIsHelpError:
             raise  # a bare group name: click prints the group's help
         except click.UsageError as exc:
             # a bad argument is a user error like any other: the same single line, plus where help is
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             _fail(ctx, f"{exc.format_message()} (see '{where} --help')")
+        except click.exceptions.Exit:
+            raise
+        except Exception as exc:
+            # a full disk met outside cropedge's own writers (TensorFlow's checkpoints, say)
+            from cropedge.atomic import out_of_space
+
+            error = out_of_space(exc)
+            if error is None:
+                raise
+            _fail(ctx, str(error))
+
+
+@contextlib.contextmanager
+def _numpy_quiet() -> Iterator[None]:
+    """No numpy RuntimeWarning ("invalid value encountered ...") around the one line a user reads."""
+    import numpy as np
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
 
 
 def _fail(ctx: click.Context, message: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
+from cropedge.cli.options import POSITIVE_INT, FiniteFloat, emit, json_option, quiet_option
 
 RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
 # exit status when an ok row misses --min-oa: 1 like a failed test (2 is for usage errors)
@@ -70,7 +70,7 @@ def comma_list(text: str | None) -> tuple[str, ...] | None:
               help="Interpreter thread counts timed ('all' = every available core).")
 @click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed calls first.")
 @click.option("--runs", type=POSITIVE_INT, default=20, show_default=True, help="Timed calls (at most).")
-@click.option("--min-oa", type=click.FloatRange(0, 1),
+@click.option("--min-oa", type=FiniteFloat(0, 1),
               help=f"Exit {BELOW_FLOOR_EXIT} when an ok row's OA is below this.")
 @click.option("--shard", help="K/N: run only the K-th of N shares of the jobs (merge with 'cropedge report').")
 @click.option("--retry-failed", is_flag=True, help="Run failed cells again instead of keeping their rows.")
@@ -102,11 +102,13 @@ def bench(
     and GRID/results.json; a failure is a row with status and reason (✅ ok, ❎ exported but
     check failed, ❌ failed), not a crash. See docs/bench.md.
     """
+    from cropedge.atomic import check_output
     from cropedge.grid.bench import LatencyOptions, parse_shard, run_grid, settings_from_recipes
     from cropedge.grid.report import grid_table
     from cropedge.grid.rows import below_floor
 
     settings = settings_from_recipes(recipes, data)
+    check_output(grid, inputs=[*recipes, *_files(data, export_profile)], kind="folder")
     model_list = comma_list(models) or tuple(dict.fromkeys(s.train.model for s in settings))
     seed_list = list(range(seeds)) if seeds else sorted({seed for s in settings for seed in s.seeds})
     summary = run_grid(
@@ -148,13 +150,21 @@ def report(grids: tuple[Path, ...], out: Path | None, profile: str | None, devic
     setting: the most accurate bundle within the profile's latency budget (the fastest of
     those within 0.01 macro-F1 of it).
     """
+    from cropedge.atomic import check_output
     from cropedge.grid.report import build_report
 
-    result = build_report(list(grids), out or grids[0] / "report", profile, device_latency)
+    out = out or grids[0] / "report"
+    check_output(out, inputs=[*grids, *_files(profile, *device_latency)], kind="folder")
+    result = build_report(list(grids), out, profile, device_latency)
     text = "\n".join([*(f"* {line.replace('**', '')}" for line in result["ship_lines"]),
                       f"report: {result['report_html']}"])
     emit({k: (str(v) if isinstance(v, Path) else v) for k, v in result.items() if k != "figures"}
          | {"figures": [str(f) for f in result["figures"]]}, as_json, quiet, text)
+
+
+def _files(*paths: str | Path | None) -> list[Path]:
+    """The arguments that name existing files or folders (a profile may also be a bare name like pi4)."""
+    return [Path(p) for p in paths if p is not None and Path(p).exists()]
 
 
 COMMANDS = [bench, report]

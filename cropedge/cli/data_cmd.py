@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option, reader_kwargs, reader_options
+from cropedge.cli.options import POSITIVE_INT, Seed, emit, json_option, quiet_option, reader_kwargs, reader_options
 
 
 @click.group("data")
@@ -21,13 +21,15 @@ def data() -> None:
     help="Folder for the .npz files (one per region).",
 )  # fmt: skip
 @click.option("--samples-per-class", type=POSITIVE_INT, help="Samples of each class in each region.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed gives the same files.")
+@click.option("--seed", type=Seed(), default=0, show_default=True, help="Random seed; the same seed, the same files.")
 @json_option
 @quiet_option
 def synth(out_dir: Path, samples_per_class: int | None, seed: int, as_json: bool, quiet: bool) -> None:
     """Write the synthetic CropGlobe-like regions (ARG AUS BEL CHN FRA GBR NLD USA) as .npz files."""
+    from cropedge.atomic import check_output
     from cropedge.data.synthetic import synthesize
 
+    check_output(out_dir, kind="folder")
     kwargs = {} if samples_per_class is None else {"samples_per_class": samples_per_class}
     paths = [Path(p) for p in synthesize(out_dir, seed=seed, **kwargs)]
     text = f"wrote {len(paths)} files to {out_dir}: {' '.join(p.name for p in paths)}"
@@ -57,8 +59,10 @@ def info(path: Path, as_json: bool, **opts: Any) -> None:
 @quiet_option
 def import_(file: Path, out_dir: Path, as_json: bool, quiet: bool, **opts: Any) -> None:
     """Convert a data file (.npz, .h5, .csv, .parquet) to CropGlobe .npz, one file per region."""
+    from cropedge.atomic import check_output
     from cropedge.data import format_summary, import_file, summarize
 
+    check_output(out_dir, inputs=[file], kind="folder")
     ds, paths = import_file(file, out_dir, **reader_kwargs(opts))
     summary = summarize(ds)
     written = "\n".join(f"wrote {p} ({n} samples)" for p, n in zip(paths, summary["regions"].values(), strict=False))

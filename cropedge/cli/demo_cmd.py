@@ -37,6 +37,7 @@ def demo(
     """
     from dataclasses import replace
 
+    from cropedge.atomic import check_output
     from cropedge.cli.bench_cmd import comma_list
     from cropedge.grid.demo import DEFAULT, QUICK, run_demo
 
@@ -44,6 +45,7 @@ def demo(
     changes = {"samples_per_class": samples_per_class, "epochs": epochs, "models": comma_list(models),
                "precisions": comma_list(precisions)}
     config = replace(config, **{k: v for k, v in changes.items() if v})
+    check_output(out, kind="folder")
     loud = not (quiet or as_json)
     result = run_demo(out, config, progress=loud, echo=click.echo if loud else (lambda _: None))
     text = "\n".join([

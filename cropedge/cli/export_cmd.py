@@ -63,6 +63,7 @@ def export_cmd(
     """
     from cropedge.export.exporter import export_run
 
+    _check_out(run, out, profile, [p for p in PRECISIONS if flags[_param(p.name)]] or list(PRECISIONS))
     def echo(line: str) -> None:
         if not quiet:
             click.echo(line, err=as_json)
@@ -88,6 +89,19 @@ def export_cmd(
     written = [r for r in results if r["path"]]
     where = Path(written[0]["path"]).parent if written else out
     emit(results, as_json, quiet, f"{len(written)} bundle(s) in {where}")
+
+
+def _check_out(run: Path, out: Path | None, profile: str | None, rows: list) -> None:
+    """Refuse, before minutes of conversion, a --out inside the run's own files or over what is not a bundle."""
+    from cropedge.atomic import check_output
+    from cropedge.export.exporter import open_run
+
+    model = open_run(run).record.model  # a damaged or unfinished run is one line here, before TensorFlow starts
+    folder = out if out is not None else run / "bundles"
+    inputs = [run, *([profile] if profile and Path(profile).is_file() else [])]
+    check_output(folder, inputs=inputs, kind="folder")
+    for p in rows:  # each bundle replaces its folder whole: only an older bundle may be there
+        check_output(folder / f"{model}{p.suffix}", inputs=inputs, kind="bundle")
 
 
 COMMANDS = [export_cmd]

@@ -1,8 +1,9 @@
-"""Options shared by several verbs, defined once."""
+"""Options and parameter types shared by several verbs, defined once."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,81 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 # counts that must be >= 1 (epochs, batch, threads): click rejects 0 and negatives with exit 2
 POSITIVE_INT = click.IntRange(min=1)
+
+# numpy's legacy seeding (np.random.seed, which keras.utils.set_random_seed calls) takes 0 .. 2**32 - 1
+SEED_MIN, SEED_MAX = 0, 2**32 - 1
+
+
+class FiniteFloat(click.FloatRange):
+    """A real number, optionally within a range; ``nan`` and ``inf`` are refused.
+
+    click's ``FloatRange`` lets ``nan`` through every bound (comparisons with it are false)
+    and ``inf`` through an open one, which would switch a threshold off or a budget to
+    "unlimited" without a word. Every threshold, budget, rate or size on the command line
+    takes this type.
+    """
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse ``value`` as a float; refuse non-finite values, then check the range."""
+        number = click.types.FloatParamType.convert(self, value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+FINITE = FiniteFloat()
+
+
+def check_seed(value: Any) -> int:
+    """``value`` as a seed numpy and TensorFlow accept, or ``ValueError`` saying the range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not SEED_MIN <= value <= SEED_MAX:
+        raise ValueError(f"seed {value!r} is not a whole number in {SEED_MIN}..{SEED_MAX}")
+    return value
+
+
+class Seed(click.ParamType):
+    """One seed: a whole number in ``SEED_MIN..SEED_MAX``."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        """Parse ``value`` into a seed; anything else is a usage error."""
+        try:
+            return check_seed(value if isinstance(value, int) else int(str(value).strip()))
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number in {SEED_MIN}..{SEED_MAX}", param, ctx)
+
+
+class SeedList(click.ParamType):
+    """``0,1,2`` -> [0, 1, 2] (distinct seeds)."""
+
+    name = "SEEDS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        """Parse ``value`` into a list of distinct seeds; anything else is a usage error."""
+        if isinstance(value, list):
+            return value
+        words = [s.strip() for s in str(value).split(",") if s.strip()]
+        seeds = [Seed().convert(w, param, ctx) for w in words]
+        if not seeds or len(set(seeds)) != len(seeds):
+            self.fail(f"{value!r} must list distinct integers, e.g. 0,1,2", param, ctx)
+        return seeds
+
+
+class SeasonOffset(click.ParamType):
+    """Days (a finite number) or ``auto``."""
+
+    name = "DAYS|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+        """Parse ``value`` into days or ``"auto"``; anything else is a usage error."""
+        from cropedge.data.align import AUTO
+
+        if isinstance(value, str) and value.strip().lower() == AUTO:
+            return AUTO
+        return FINITE.convert(value, param, ctx)
 
 
 def emit(result: Any, as_json: bool, quiet: bool, text: str) -> None:

@@ -9,44 +9,19 @@ from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
+from cropedge.cli.options import (
+    POSITIVE_INT,
+    FiniteFloat,
+    SeasonOffset,
+    Seed,
+    SeedList,
+    emit,
+    json_option,
+    quiet_option,
+)
 
 EXISTING = click.Path(exists=True, path_type=Path)
 RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-class SeedList(click.ParamType):
-    """``0,1,2`` -> [0, 1, 2] (distinct integers)."""
-
-    name = "SEEDS"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> list[int]:
-        """Parse ``value`` into a list of distinct integers; anything else is a usage error."""
-        if isinstance(value, list):
-            return value
-        try:
-            seeds = [int(s) for s in str(value).split(",") if s.strip()]
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
-        if not seeds or len(set(seeds)) != len(seeds):
-            self.fail(f"{value!r} must list distinct integers, e.g. 0,1,2", param, ctx)
-        return seeds
-
-
-class SeasonOffset(click.ParamType):
-    """Days (a number) or ``auto``."""
-
-    name = "DAYS|auto"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
-        """Parse ``value`` into days or ``"auto"`` (see ``parse_offset``); anything else is a usage error."""
-        from cropedge.data.align import parse_offset
-        from cropedge.errors import CropEdgeError
-
-        try:
-            return parse_offset(value)
-        except CropEdgeError as exc:
-            self.fail(str(exc), param, ctx)
 
 
 recipe_option = click.option(
@@ -72,13 +47,13 @@ def season_option(help_text: str) -> Callable[[Callable], Callable]:
 @click.option("--epochs", type=POSITIVE_INT, help="Most training epochs [from the training set size].")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
 @click.option("--augment/--no-augment", default=None, help="Time shift / stretch and magnitude warp [on].")
-@click.option("--seed", type=int, help="One seed: a single run folder [0].")
+@click.option("--seed", type=Seed(), help="One seed: a single run folder [0].")
 @click.option("--seeds", type=SeedList(), help="Several seeds, e.g. 0,1,2: OUT/seed-K/ plus OUT/summary.json.")
 @click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [from the training set size].")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Adam peak lr [1e-3, reference 1e-4].")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Adam peak lr [1e-3, reference 1e-4].")
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FiniteFloat(0, 1, min_open=True, max_open=True),
     help="Share of each source class held out for validation [0.2].",
 )
 @click.option(
@@ -141,10 +116,8 @@ def train(
         raise click.UsageError("give --seed or --seeds, not both")
     if sweep and seeds is not None:
         raise click.UsageError("--sweep trains every trial with one seed: give --seed, not --seeds")
-    from cropedge.training.distribute import select_strategy
-
-    strategy = select_strategy()  # first: multi-worker collectives must be set up before other TF work
-    from cropedge.training.train import TrainConfig, train_run, train_seeds
+    from cropedge.atomic import check_output
+    from cropedge.training.recipe import TrainConfig, load_recipe
 
     overrides = {
         "model": model,
@@ -168,8 +141,6 @@ def train(
         overrides["sources"] = tuple(sources)
     recipe_seeds: tuple[int, ...] | None = None
     if recipe_path is not None:
-        from cropedge.training.recipe import load_recipe
-
         recipe = load_recipe(recipe_path)
         config = replace(recipe.config, **overrides)
         recipe_seeds = recipe.seeds
@@ -180,6 +151,13 @@ def train(
     config.validate()
     if seeds is None and seed is None and recipe_seeds is not None:
         seeds = list(recipe_seeds)
+    # every argument is checked before TensorFlow starts and before anything is written
+    check_output(out, inputs=[p for p in (config.data, recipe_path) if p], kind="folder")
+    from cropedge.training.distribute import select_strategy
+
+    strategy = select_strategy()  # first TF work: multi-worker collectives must be set up before any other
+    from cropedge.training.train import train_run, train_seeds
+
     verbose = 0 if quiet else 2
     if sweep:
         from cropedge.training.sweep import SweepGrid, run_sweep, sweep_table
@@ -256,7 +234,7 @@ def evaluate(
       cropedge eval runs/fra --target BEL --target AUS --season-offset auto
       cropedge eval runs/hemi --config training/cross_hemisphere.toml --json
     """
-    from cropedge.atomic import write_json
+    from cropedge.atomic import check_output, write_json
     from cropedge.data import load_regions
     from cropedge.training.evaluate import evaluate_targets
     from cropedge.training.recipe import load_recipe
@@ -270,6 +248,8 @@ def evaluate(
     # targets are read like the source was (same reader options), from the same data unless told
     trained = recipe.config if recipe else Run(run_dirs(run)[0]).config
     source = data or Path(trained.data)
+    if out_file is not None:  # before minutes of scoring, and never onto the run or the data it reads
+        check_output(out_file, inputs=[run, source, *([recipe_path] if recipe_path else [])])
     mapping = map_unknown_to_other if map_unknown_to_other is not None else bool(recipe and recipe.map_unknown_to_other)
     datasets = {t.name: load_regions(source, list(t.regions), **trained.data_options) for t in chosen}
     offsets = {t.name: season_offset if season_offset is not None else t.season_offset for t in chosen}

@@ -7,6 +7,7 @@ mean NDVI curve against the one the bundle carries.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,17 @@ def predict_table(
     season_offset_days: float | str | None = None,
     probabilities: bool = False,
     progress: bool = False,
+    data_options: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Classify every sample of a pixel table and write ``out`` (.csv or .npz)."""
+    """Classify every sample of a pixel table and write ``out`` (.csv or .npz).
+
+    ``data_options``: reader options (``cropedge.data.load_dataset``'s: layout, bands, ...).
+    """
     from tqdm import tqdm
 
     from cropedge.data import load_dataset
 
-    dataset = load_dataset(input_path)
+    dataset = load_dataset(input_path, **(data_options or {}))
     x = model.input_from(dataset)
     offset = season_offset(model, season_offset_days, lambda: x)
     if dataset.observed_doy is not None:  # gap filling must not invent the season the model needs

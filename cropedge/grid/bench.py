@@ -275,6 +275,8 @@ def run_grid(
     grid = Path(out)
     jobs = shard(plan(settings, models, precisions, seeds, augment, epochs), *shard_of)
     summary = GridSummary(jobs=len(jobs), cells=sum(len(j.cells) for j in jobs))
+    runner = _Runner(grid, latency, export_profile, progress)
+    runner.load_regions(settings)  # missing or unreadable data: an error before the grid folder is made
     write_json(grid / "grid.json", {
         "settings": {
             s.name: {"sources": list(s.train.sources), "targets": [t.name for t in s.targets]} for s in settings
@@ -282,8 +284,6 @@ def run_grid(
         "models": models, "precisions": precisions, "seeds": seeds, "augment": augment,
         "epochs": epochs, "latency": latency.to_dict(), "shard": f"{shard_of[0]}/{shard_of[1]}",
     })
-    runner = _Runner(grid, latency, export_profile, progress)
-    runner.load_regions(settings)
     from tqdm import tqdm
 
     with tqdm(total=summary.cells, unit="cell", disable=not progress, dynamic_ncols=True) as bar:

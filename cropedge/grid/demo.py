@@ -71,9 +71,15 @@ def run_demo(
     """
     from cropedge.data.synthetic import REGIONS, synthesize
     from cropedge.device.profile import DeviceProfile
+    from cropedge.export.exporter import get_precision
     from cropedge.grid.bench import run_grid, settings_from_recipes
     from cropedge.grid.report import build_report
+    from cropedge.models import model_spec
 
+    for name in config.models:  # unknown names are errors before anything is written
+        model_spec(name)
+    for precision in config.precisions:
+        get_precision(precision)
     out = Path(out)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
