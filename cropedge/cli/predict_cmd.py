@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, quiet_option
+from cropedge.cli.options import POSITIVE_INT, quiet_option, reader_kwargs, reader_options
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -45,7 +46,8 @@ def _many(inputs: tuple[str, ...], out: Path, forced: bool) -> bool:
               help="Move the input season earlier by DAYS before cutting the window, or 'auto': the shift that "
                    "best aligns the input's mean NDVI curve with the bundle's source curve [default: the bundle's].")
 @click.option("--bands", default=None, metavar="B2,B3,...",
-              help="GeoTIFF: band names of the stack, with --dates (raster bands date-major).")
+              help="GeoTIFF: band names of the stack, with --dates (raster bands date-major). Tables: the bands "
+                   "to read or, for numbered columns, their order.")
 @click.option("--dates", default=None, metavar="2023-04-01,...",
               help="GeoTIFF: dates of the stack [default: both from band descriptions like B2_2023-04-01].")
 @click.option("--mask", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -66,6 +68,7 @@ def _many(inputs: tuple[str, ...], out: Path, forced: bool) -> bool:
               help="mean: highest mean probability; majority: most frequent pixel class; series: classify the "
                    "field's mean series (fast, no class maps).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@reader_options(skip=("bands",))
 @quiet_option
 def predict_cmd(
     bundle: Path,
@@ -88,6 +91,7 @@ def predict_cmd(
     field_label: str,
     as_json: bool,
     quiet: bool,
+    **reader: Any,
 ) -> None:
     """Classify INPUT with BUNDLE (a bundle folder or .tflite from 'cropedge export').
 
@@ -99,7 +103,11 @@ def predict_cmd(
     from cropedge.data.align import parse_offset
 
     offset = parse_offset(season_offset)
+    data_options = reader_kwargs(reader)
     if _many(inputs, out, bool(workers or scheduler or shard or fields)):
+        if data_options:
+            flags = ", ".join("--" + k.replace("_", "-") for k in data_options)
+            raise click.UsageError(f"{flags}: reader options of pixel tables, not of GeoTIFF stacks")
         _many_stacks(bundle, inputs, out, batch=batch, threads=threads, confidence=confidence, offset=offset,
                      bands=_names(bands), dates=_names(dates), mask=mask, overwrite=overwrite, workers=workers,
                      scheduler=scheduler, shard=shard, fields=fields, field_id=field_id, field_label=field_label,
@@ -110,7 +118,7 @@ def predict_cmd(
     summary = predict_file(
         bundle, inputs[0], out, batch_size=batch, num_threads=threads, probabilities=probabilities,
         confidence=confidence, season_offset_days=offset, bands=_names(bands), dates=_names(dates),
-        mask=mask, overwrite=overwrite, progress=not quiet and not as_json,
+        mask=mask, overwrite=overwrite, progress=not quiet and not as_json, data_options=data_options,
     )
     if as_json:
         click.echo(json.dumps(summary, indent=2, default=str))

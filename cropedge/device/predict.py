@@ -8,9 +8,11 @@ output appears whole or not at all.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from cropedge.atomic import check_writable
+from cropedge.atomic import check_output as safe_output
 from cropedge.data.geotiff import is_remote
 from cropedge.device.maps import predict_raster
 from cropedge.device.runtime import DEFAULT_BATCH, LiteModel
@@ -25,11 +27,14 @@ def is_raster(path: str | Path) -> bool:
     return Path(str(path)).suffix.lower() in RASTER_SUFFIXES
 
 
-def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing ``out`` unless ``overwrite`` (as ``rio``'s ``--overwrite``)."""
+def check_output(out: Path, overwrite: bool, inputs: Sequence[Any] = ()) -> None:
+    """Refuse to replace an existing ``out`` unless ``overwrite`` (as ``rio``'s ``--overwrite``).
+
+    Never, even with ``overwrite``, an input or a file of a bundle, run or grid (``cropedge.atomic``).
+    """
+    safe_output(out, inputs=[p for p in inputs if isinstance(p, str | Path)])
     if out.exists() and not overwrite and out.is_file():
         raise CropEdgeError(f"{out} exists; pass --overwrite to replace it")
-    check_writable(out.parent)
 
 
 def predict_file(
@@ -47,6 +52,7 @@ def predict_file(
     mask: str | Path | None = None,
     overwrite: bool = True,
     progress: bool = False,
+    data_options: Mapping[str, Any] | None = None,
 ) -> dict:
     """Classify ``input_path`` into ``out``; return a summary (counts, speed, runtime).
 
@@ -54,6 +60,8 @@ def predict_file(
     class map; any table ``cropedge.data.load_dataset`` reads gives ``.csv`` or ``.npz``.
     ``season_offset_days``: days, ``"auto"`` or None (the bundle's). ``mask`` (rasters): a
     raster on the stack's grid, non-zero = classify. ``overwrite=False`` refuses an existing ``out``.
+    ``data_options``: reader options for a table (``load_dataset``'s: layout, label_col, ...);
+    ``bands`` names a stack's bands or, for a table, the bands to read (or of numbered columns).
     """
     out = Path(out)
     raster = is_raster(input_path)
@@ -65,9 +73,12 @@ def predict_file(
         raise CropEdgeError(f"{input_path}: no such file or folder")
     if raster and probabilities:
         raise CropEdgeError("--probabilities is for table output; a class map takes --confidence")
-    if not raster and (bands or dates or mask):
-        raise CropEdgeError("--bands, --dates and --mask describe GeoTIFF stacks; tables carry their own band names")
-    check_output(out, overwrite)
+    if not raster and (dates or mask):
+        raise CropEdgeError("--dates and --mask describe GeoTIFF stacks; tables carry their own dates")
+    if raster and data_options:
+        flags = ", ".join("--" + k.replace("_", "-") for k in data_options)
+        raise CropEdgeError(f"{flags}: reader options of pixel tables; a GeoTIFF stack takes --bands and --dates")
+    check_output(out, overwrite, inputs=[bundle, input_path, mask])
     model = bundle if isinstance(bundle, LiteModel) else LiteModel(bundle, num_threads=num_threads)
     start = time.perf_counter()
     if raster:
@@ -79,6 +90,7 @@ def predict_file(
         summary = predict_table(
             model, Path(input_path), out, batch_size=batch_size, season_offset_days=season_offset_days,
             probabilities=probabilities, progress=progress,
+            data_options={**(data_options or {}), **({"bands": bands} if bands else {})},
         )
     seconds = time.perf_counter() - start
     return {
