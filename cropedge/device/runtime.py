@@ -122,7 +122,7 @@ class LiteModel:
         expected = [len(self.bands), self.window.length, 1]
         if list(inp["shape"][1:]) != expected or out["shape"][-1] != len(self.classes):
             raise CropEdgeError(
-                f"{self.origin}: the model takes {list(inp['shape'][1:])} -> {out['shape'][-1]} classes but the "
+                f"{self.origin}: the model takes {inp['shape'][1:].tolist()} -> {out['shape'][-1]} classes but the "
                 f"metadata says {expected} -> {len(self.classes)}; re-export the bundle"
             )
         if self.window.step != STEP_DAYS or self.window.stop_idx > YEAR_STEPS or self.window.start_idx < 0:
