@@ -210,14 +210,6 @@ def read_record(path: Path) -> tuple[str | None, dict]:
         return None, {}
 
 
-def write_record(path: Path, fingerprint: str, summary: dict) -> None:
-    """Store fingerprint and summary in the tags of a map or part being written."""
-    import rasterio
-
-    with rasterio.open(path, "r+") as dst:
-        dst.update_tags(**{FINGERPRINT_TAG: fingerprint, SUMMARY_TAG: json.dumps(summary)})
-
-
 # -- running parts --------------------------------------------------------------------------------
 
 
@@ -244,17 +236,21 @@ def run_part(part: Part, settings: Settings) -> Outcome:
         done, summary = read_record(target) if target.exists() else (None, {})
         if done == fingerprint:
             return Outcome(part, "skipped", summary, sink=summary.get("sink"))
+        for stale in target.parent.glob(f".{target.name}.*.tmp*"):  # left by a killed run: this part is ours
+            stale.unlink(missing_ok=True)
         sink = settings.sink(part, settings) if settings.sink is not None else None
-        with atomic_path(target, suffix=".tif") as tmp:
-            summary = predict_raster(
-                model, part.path, tmp, bands=list(settings.bands) if settings.bands else None,
-                dates=list(settings.dates) if settings.dates else None, batch_size=settings.batch_size,
-                season_offset_days=settings.season_offset, confidence=settings.confidence, mask=settings.mask,
-                rows=part.rows, sink=sink,
-            )
+
+        def record(summary: dict) -> dict:  # into the map's tags, before it is renamed into place
             if sink is not None:
                 summary["sink"] = sink.result()
-            write_record(tmp, fingerprint, summary)
+            return {FINGERPRINT_TAG: fingerprint, SUMMARY_TAG: json.dumps(summary)}
+
+        summary = predict_raster(
+            model, part.path, target, bands=list(settings.bands) if settings.bands else None,
+            dates=list(settings.dates) if settings.dates else None, batch_size=settings.batch_size,
+            season_offset_days=settings.season_offset, confidence=settings.confidence, mask=settings.mask,
+            rows=part.rows, sink=sink, tags=record,
+        )
     except CropEdgeError as exc:
         return Outcome(part, "failed", reason=str(exc), seconds=time.perf_counter() - start)
     except Exception as exc:  # a stack that breaks cropedge must not stop the others; its traceback is kept

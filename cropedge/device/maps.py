@@ -24,7 +24,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -185,7 +185,7 @@ class MaskReader:
         if src.crs != stack.crs:
             self.close()
             raise CropEdgeError(f"--mask {path}: CRS {src.crs} is not the stack's ({stack.crs}); warp it first")
-        col, row = ~m * (t.c, t.f)
+        col, row = ~m @ (t.c, t.f)
         aligned = (abs(m.a - t.a) <= 1e-9 * abs(t.a) and abs(m.e - t.e) <= 1e-9 * abs(t.e) and m.b == t.b == 0
                    and m.d == t.d == 0 and abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6)
         if not aligned:
@@ -434,6 +434,7 @@ def predict_raster(
     mask: str | Path | None = None,
     rows: tuple[int, int] | None = None,
     sink: WindowSink | None = None,
+    tags: Callable[[dict], dict] | None = None,
     progress: bool = False,
     max_pixels: int | None = None,
 ) -> dict:
@@ -444,7 +445,8 @@ def predict_raster(
     ``confidence`` a second band: round(probability x 254), with the GDAL scale 1/254 so
     readers see probabilities. ``mask``: a raster on the stack's grid, non-zero = classify
     (the rest is nodata). ``rows`` = (first, stop): classify only those rows into ``out``
-    (its transform moved to them). ``sink`` also gets every window's classified pixels.
+    (its transform moved to them). ``sink`` also gets every window's classified pixels;
+    ``tags(summary)`` gives more dataset tags, written before the map is renamed into place.
     ``season_offset_days``: days, ``"auto"`` or None (the bundle's).
     """
     from cropedge.data.geotiff import GeoTiffStack
@@ -500,16 +502,17 @@ def predict_raster(
                     summary.filled += prepared.filled
                     if int(w.col_off + w.width) == stack.width:
                         bar.update(int(w.height))
-                describe(dst, model, confidence)
-    summary.pixels = int(summary.counts.sum())
-    summary.seconds = time.perf_counter() - start
-    return summary.to_dict()
+                summary.pixels = int(summary.counts.sum())
+                summary.seconds = time.perf_counter() - start
+                result = summary.to_dict()
+                describe(dst, model, confidence, tags(result) if tags is not None else {})
+    return result
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="row", unit_scale=True, disable=not enabled, leave=False)
+    return tqdm(total=total, unit="row", unit_scale=True, disable=None if enabled else True, leave=False)  # None: off a terminal
 
 
 def class_colours(classes: tuple[str, ...]) -> dict[int, tuple[int, int, int, int]]:
@@ -524,7 +527,7 @@ def class_colours(classes: tuple[str, ...]) -> dict[int, tuple[int, int, int, in
     return table
 
 
-def describe(dst: DatasetWriter, model: LiteModel, confidence: bool) -> None:
+def describe(dst: DatasetWriter, model: LiteModel, confidence: bool, tags: dict | None = None) -> None:
     """Colour table, class names and provenance in the GeoTIFF itself (no sidecar files)."""
     dst.write_colormap(1, class_colours(model.classes))
     dst.set_band_description(1, "class")
@@ -536,5 +539,6 @@ def describe(dst: DatasetWriter, model: LiteModel, confidence: bool) -> None:
         MODEL=model.metadata.label,
         MODEL_SHA256=model.metadata.sha256,
         RUNTIME=f"{model.runtime_info['runtime']} {model.runtime_info['version']}",
+        **(tags or {}),
     )
 

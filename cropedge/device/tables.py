@@ -44,7 +44,7 @@ def predict_table(
     offset = season_offset(model, season_offset_days, lambda: x)
     if dataset.observed_doy is not None:  # gap filling must not invent the season the model needs
         model.check_dates(dataset.observed_doy, offset["days"])
-    with tqdm(total=len(x), unit="px", unit_scale=True, disable=not progress, leave=False) as bar:
+    with tqdm(total=len(x), unit="px", unit_scale=True, disable=None if progress else True, leave=False) as bar:
         ids, probs = model.predict(x, batch_size, offset["days"], progress=bar.update)
     labels = model.labels_of(dataset) if (dataset.y >= 0).any() else None
     write = write_csv if out.suffix.lower() == ".csv" else write_npz

@@ -174,3 +174,128 @@ def test_stack_must_cover_the_window(bundles, stack, tmp_path):
     result = CliRunner().invoke(cli, ["predict", str(bundles["int8"]), str(short), "--out", str(out), *args])
     assert result.exit_code == 2 and "from any observation" in result.output
     assert not out.exists()
+
+
+def run_cli(*args) -> object:
+    return CliRunner().invoke(cli, ["predict", *map(str, args)])
+
+
+def assert_one_line_error(result, out: Path, match: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cropedge: error:") and match in lines[0], result.output
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+
+
+def write_mask(path: Path, keep: np.ndarray, transform: Affine = TRANSFORM, crs: str = "EPSG:32631") -> Path:
+    with rasterio.open(path, "w", driver="GTiff", width=keep.shape[1], height=keep.shape[0], count=1, dtype="uint8",
+                       crs=crs, transform=transform) as dst:
+        dst.write(keep.astype(np.uint8)[None])
+    return path
+
+
+def test_mask_is_honoured_even_when_larger_than_the_stack(bundles, stack, tmp_path):
+    path, x = stack
+    rng = np.random.default_rng(3)
+    # a cropland mask 2 columns further west and 3 rows further north than the stack, and larger
+    big = rng.random((HEIGHT + 7, WIDTH + 5)) < 0.6
+    mask = write_mask(tmp_path / "mask.tif", big, TRANSFORM @ Affine.translation(-2, -3))
+    keep = big[3 : 3 + HEIGHT, 2 : 2 + WIDTH]
+    out = tmp_path / "masked.tif"
+    result = run_cli(bundles["int8"], path, "--out", out, "--mask", mask, "--confidence")
+    assert result.exit_code == 0, result.output
+    want = expected(LiteModel(bundles["int8"]), x)
+    with rasterio.open(out) as src:
+        classes, conf = src.read(1), src.read(2)
+    assert (classes[~keep] == NODATA).all() and (conf[~keep] == NODATA).all()
+    masked = [np.where(keep, w, NODATA) for w in want[:2]] + [want[2]]
+    assert_same_map(classes, tuple(masked), conf)
+    assert f"{int((~keep).sum())} masked" in result.output
+
+
+def test_mask_off_the_grid_and_other_crs_are_refused(bundles, stack, tmp_path):
+    path, _ = stack
+    keep = np.ones((HEIGHT, WIDTH), bool)
+    out = tmp_path / "map.tif"
+    shifted = write_mask(tmp_path / "half.tif", keep, TRANSFORM @ Affine.translation(0.5, 0))
+    assert_one_line_error(run_cli(bundles["int8"], path, "--out", out, "--mask", shifted), out, "do not line up")
+    other = write_mask(tmp_path / "crs.tif", keep, crs="EPSG:32632")
+    assert_one_line_error(run_cli(bundles["int8"], path, "--out", out, "--mask", other), out, "CRS")
+
+
+def test_complex_stack_is_refused(bundles, stack, tmp_path):
+    _, x = stack
+    data = x.reshape(HEIGHT, WIDTH, len(S2_BANDS), len(DATES)).transpose(3, 2, 0, 1).reshape(-1, HEIGHT, WIDTH)
+    path = tmp_path / "complex.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=WIDTH, height=HEIGHT, count=len(data), dtype="complex64",
+                       transform=TRANSFORM) as dst:
+        dst.write(data.astype(np.complex64) * (1 + 0.5j))
+        for i, (d, b) in enumerate((d, b) for d in DATES for b in S2_BANDS):
+            dst.set_band_description(i + 1, f"{b}_{d}")
+    out = tmp_path / "map.tif"
+    assert_one_line_error(run_cli(bundles["int8"], path, "--out", out), out, "complex64 is not real-valued")
+
+
+def test_damaged_compressed_strips_exit_2_without_output(bundles, stack, tmp_path):
+    _, x = stack
+    path = write_stack(tmp_path / "deflate.tif", x)
+    with rasterio.open(path) as src:
+        profile, data = src.profile, src.read()
+        descriptions = src.descriptions
+    good = tmp_path / "good.tif"
+    with rasterio.open(good, "w", **{**profile, "compress": "deflate"}) as dst:
+        dst.write(data)
+        for i, d in enumerate(descriptions, 1):
+            dst.set_band_description(i, d)
+    raw = bytearray(good.read_bytes())
+    middle = len(raw) // 2  # inside the strips; the header and directory are intact
+    raw[middle : middle + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    damaged = tmp_path / "damaged.tif"
+    damaged.write_bytes(bytes(raw))
+    out = tmp_path / "map.tif"
+    assert_one_line_error(run_cli(bundles["int8"], damaged, "--out", out), out, "the file is damaged")
+
+
+def test_existing_output_needs_overwrite(bundles, stack, tmp_path):
+    path, _ = stack
+    out = tmp_path / "map.tif"
+    out.write_bytes(b"keep me")
+    result = run_cli(bundles["int8"], path, "--out", out)
+    assert result.exit_code == 2 and "--overwrite" in result.output
+    assert out.read_bytes() == b"keep me"
+    assert run_cli(bundles["int8"], path, "--out", out, "--overwrite", "-q").exit_code == 0
+    with rasterio.open(out) as src:
+        assert src.count == 1
+
+
+def test_auto_season_offset_finds_a_shifted_calendar(bundles, stack, tmp_path):
+    _, x = stack
+    global DATES
+    northern = DATES
+    try:  # the same series, observed half a year later (a southern season on a northern model)
+        DATES = [d + dt.timedelta(days=180) for d in northern]
+        shifted = write_stack(tmp_path / "south.tif", x)
+    finally:
+        DATES = northern
+    out_auto, out_fixed = tmp_path / "auto.tif", tmp_path / "fixed.tif"
+    model = LiteModel(bundles["int8"])
+    auto = predict_raster(model, shifted, out_auto, season_offset_days="auto")
+    assert auto["season_offset"]["method"] == "auto" and 165 <= auto["season_offset"]["days"] <= 195
+    predict_raster(model, shifted, out_fixed, season_offset_days=auto["season_offset"]["days"])
+    with rasterio.open(out_auto) as a, rasterio.open(out_fixed) as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_a_share_of_rows_and_the_block_layout(bundles, stack, tmp_path):
+    path, x = stack
+    model = LiteModel(bundles["int8"])
+    tiled = write_stack(tmp_path / "tiled.tif", x, tiled=True)
+    whole, share = tmp_path / "whole.tif", tmp_path / "share.tif"
+    predict_raster(model, tiled, whole, max_pixels=100)
+    summary = predict_raster(model, tiled, share, rows=(16, HEIGHT), max_pixels=100)
+    with rasterio.open(whole) as w, rasterio.open(share) as s:
+        assert w.block_shapes[0] == (16, 16) and w.profile["tiled"]
+        assert s.height == HEIGHT - 16 and s.transform == TRANSFORM @ Affine.translation(0, 16)
+        np.testing.assert_array_equal(s.read(1), w.read(1)[16:])
+    assert summary["pixels"] + summary["nodata"] == (HEIGHT - 16) * WIDTH
