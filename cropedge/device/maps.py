@@ -512,7 +512,8 @@ def predict_raster(
 def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="row", unit_scale=True, disable=None if enabled else True, leave=False)  # None: off a terminal
+    # disable=None: no bar off a terminal (a log gets no carriage returns)
+    return tqdm(total=total, unit="row", unit_scale=True, disable=None if enabled else True, leave=False)
 
 
 def class_colours(classes: tuple[str, ...]) -> dict[int, tuple[int, int, int, int]]:

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from device.conftest import bundles, reflectance  # noqa: F401 (the device tests' bundles fixture, shared)
 
 from cropedge.data.grid import S2_BANDS
-
-from device.conftest import bundles, reflectance  # noqa: F401 (the device tests' bundles fixture, shared)
 
 HERE = Path(__file__).resolve().parent
 DATES = [dt.date(2023, 1, 15) + dt.timedelta(days=30 * k) for k in range(12)]
