@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -83,20 +82,6 @@ def table(bench: DeviceBench) -> str:
     )
 
 
-def _available_bytes() -> int | None:
-    """Memory this machine can still give (MemAvailable on Linux), None where unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
 def _check_output(json_path: Path, bundles: tuple[Path, ...], data: Path | None) -> None:
     """Refuse an output that would replace an input or a bundle's file, or that cannot be written."""
     target = json_path.resolve()
@@ -110,15 +95,11 @@ def _check_output(json_path: Path, bundles: tuple[Path, ...], data: Path | None)
 
 
 def _check_memory(models: list[LiteModel], batches: list[int]) -> None:
+    from cropedge.data.memory import check_fits
     from firmware_bench.measure import input_bytes
 
-    available = _available_bytes()
-    if available is None:
-        return
-    need = max(input_bytes(m, max(batches)) for m in models)
-    if need > available:
-        raise CropEdgeError(f"--batch {max(batches)} needs at least {sig(need / 2**30)} GiB for its arrays alone; "
-                            f"this machine has {sig(available / 2**30)} GiB available: use a smaller batch")
+    check_fits(max(input_bytes(m, max(batches)) for m in models), f"--batch {max(batches)}",
+               "use a smaller batch")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]},

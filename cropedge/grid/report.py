@@ -286,6 +286,8 @@ def build_report(
         write_json(stage / "report.json", summary)
         names = [*REPORT_FILES, *(p.name for p, _ in figures)]
         _move_into(stage, out, names)
+    except OSError as exc:  # disk full, a file size limit: nothing half-moved is left as a report
+        raise CropEdgeError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     ship_lines = [line if len(lines) == 1 else f"on {name}: {line}" for name, by in lines.items()

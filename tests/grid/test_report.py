@@ -201,6 +201,16 @@ def test_bad_device_files_are_one_line_and_leave_no_report_folder(grid, device_j
 
 
 @pytest.mark.slow
+def test_report_out_inside_the_grid_is_refused(grid):
+    for inside in (grid / "cells", grid / "bundles" / "x"):
+        result = CliRunner().invoke(cli, ["report", str(grid), "--out", str(inside)])
+        assert result.exit_code == 2 and result.output.startswith("cropedge: error:"), result.output
+        assert result.output.count("\n") == 1
+    assert not (grid / "bundles" / "x").exists()
+    assert not list((grid / "cells").glob("report*"))
+
+
+@pytest.mark.slow
 def test_ship_line_respects_the_budget(grid, tmp_path):
     tight = _tight_profile(tmp_path, 0.000001)  # no throughput: ranked by the grid machine, named as such
     result = build_report([grid], tmp_path / "report", profile=tight)
