@@ -22,11 +22,12 @@ if TYPE_CHECKING:  # annotations only: nothing is loaded before the arguments ar
 
 PROG = "python -m firmware_bench"
 COLUMNS = """\
-ms, p95 ms  median and 95th-percentile milliseconds per interpreter call of `batch` pixels (the
-            interpreter alone on prepared input, as cropedge bench and a profile's latency_budget_ms count it)
-us/px       median microseconds per pixel;  px/s  pixels per second of the interpreter alone
-e2e px/s    pixels per second end to end, with the numpy preprocessing 'cropedge predict' adds
-vs f32      speed-up over the float32 bundle of the same model at the same threads and batch
+ms, p95 ms  median and 95th percentile milliseconds per interpreter call of `batch`
+            pixels (prepared input: what cropedge bench and latency_budget_ms count)
+us/px       median microseconds per pixel
+px/s        pixels per second, the interpreter alone
+e2e px/s    pixels per second end to end, with the preprocessing of 'cropedge predict'
+vs f32      speed-up over the float32 bundle of the same model, threads and batch
 OA, F1      overall accuracy and macro-F1 on the --data samples (- without --data)
 RSS MB      peak memory of this process so far"""
 
