@@ -128,7 +128,7 @@ def _numbered_run(names: Sequence[str], skip: set[int]) -> list[tuple[int, int]]
     """(position, number) of the columns that are one prefix and a running number, or None.
 
     ``b0 .. b729``, ``f1 .. f730``, ``band_0 ..``: the prefix shared by most such columns,
-    numbers consecutive from 0 or 1.
+    consecutive numbers (from 0 or 1, or from where the columns left out end).
     """
     groups: dict[str, list[tuple[int, int]]] = {}
     for i, n in enumerate(names):
@@ -138,7 +138,7 @@ def _numbered_run(names: Sequence[str], skip: set[int]) -> list[tuple[int, int]]
         return None
     run = max(groups.values(), key=len)
     numbers = sorted(v for _, v in run)
-    if len(run) < MIN_BARE_COLUMNS or numbers[0] not in (0, 1) or numbers != list(range(numbers[0], numbers[-1] + 1)):
+    if len(run) < MIN_BARE_COLUMNS or numbers != list(range(numbers[0], numbers[-1] + 1)):
         return None
     return run
 
@@ -147,7 +147,7 @@ def _is_band_list(names: Sequence[str], run: list[tuple[int, int]]) -> bool:
     """``B1 .. B12`` (a snapshot of Sentinel-2 bands) rather than numbered features."""
     prefix = _NUMBERED.match(names[run[0][0]].strip().lower())
     numbers = [v for _, v in run]
-    return bool(prefix and prefix.group(1) == "b" and min(numbers) == 1 and max(numbers) <= S2_MAX_NUMBER)
+    return bool(prefix and prefix.group(1) == "b" and min(numbers) >= 1 and max(numbers) <= S2_MAX_NUMBER)
 
 
 def is_long_table(names: Sequence[str], exclude: Sequence[int] = ()) -> bool:
@@ -209,9 +209,12 @@ def find_feature_columns(
     run = _numbered_run(names, skip)
     keys = [None if i in skip else _parse(n) for i, n in enumerate(names)]
     named = [(i, k) for i, k in enumerate(keys) if k is not None and k.band is not None]
+    bare = run is not None and (layout is not None or not _is_band_list(names, run))
+    if run is not None and bare and not {i for i, _ in named} - {i for i, _ in run}:
+        return _bare(run, layout, wanted or S2_BANDS, what)  # band_0, band_1, ...: numbered, not a band "band"
     if named:
         return _named(names, named, layout, wanted, year, what)
-    if run is not None and (layout is not None or not _is_band_list(names, run)):
+    if run is not None and bare:
         return _bare(run, layout, wanted or S2_BANDS, what)
     listed = [names[i] for i, _ in run] if run else [n for i, n in enumerate(names) if i not in skip and band_name(n)]
     if listed:

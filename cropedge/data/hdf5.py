@@ -7,7 +7,8 @@ Dataset format:
       group is read, as a region named after the group (unless it has a ``region`` array),
       with the arrays beside its ``fea``; ``classes``, ``bands`` and ``doy`` may also sit in
       a parent group and are shared;
-    * ``classes``, ``bands`` and ``doy`` may also be attributes of ``fea`` or of its group.
+    * ``classes``, ``bands`` and ``doy`` may also be attributes of ``fea``, of its group or of
+      a parent group.
 
 Sizes are checked before anything is read: a dataset that declares more than memory
 takes, or declares samples but stores no data, is refused. h5py is imported only when
@@ -152,9 +153,12 @@ def _read(item: Any, h5py: Any, path: Path) -> np.ndarray:
 
 
 def _attribute(fh: Any, group: str, key: str, path: Path) -> np.ndarray | None:
-    """``key`` as an attribute of the group's feature array or of the group itself (None if neither has it)."""
+    """``key`` as an attribute of the group's feature array, of the group or of a parent group (None: none has it)."""
     node = fh[group] if group else fh
     holders = [node[k] for k in FEATURE_KEYS if k in node] + [node]
+    while group:
+        group = group.rpartition("/")[0]
+        holders.append(fh[group] if group else fh)
     for holder in holders:
         if key in holder.attrs:
             try:
