@@ -39,3 +39,36 @@ print("tensorflow" in sys.modules,
     assert proc.stdout.strip().splitlines()[-1] == "False []"
     assert (tmp_path / "p.csv").read_text().splitlines()[1].split(",")[1] in CROPGLOBE_CLASSES
     assert (tmp_path / "b.json").exists()
+
+
+def test_auto_season_offset_and_many_stacks_without_tensorflow(bundles, labelled_npz, tmp_path):
+    import json
+
+    from .test_geotiff import series, write_stack
+
+    stack = write_stack(tmp_path / "stack.tif", series())
+    out = tmp_path / "maps"
+    code = BLOCK_TF + f"""
+import json
+from cropedge.cli import cli
+for args in (["predict", {str(bundles['int8'])!r}, {str(labelled_npz)!r}, "--out", {str(tmp_path / 't.csv')!r}],
+             ["predict", {str(bundles['int8'])!r}, {str(stack)!r}, "--out", {str(tmp_path / 'm.tif')!r}],
+             ["predict", {str(bundles['int8'])!r}, {str(stack)!r}, {str(stack)!r}, "--out", {str(out)!r},
+              "--workers", "1"]):
+    try:
+        cli([*args, "--season-offset", "auto", "--json"])
+    except SystemExit as exc:
+        assert exc.code == 0, exc.code
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras", "dask")))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    decoder, text, outputs = json.JSONDecoder(), proc.stdout, []
+    while "{" in text:  # the three --json documents, one after another
+        doc, end = decoder.raw_decode(text[text.index("{"):])
+        outputs.append(doc)
+        text = text[text.index("{") + end:]
+    assert [o["season_offset"]["method"] for o in outputs[:2]] == ["auto", "auto"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows"][0]["season_offset"]["method"] == "auto"

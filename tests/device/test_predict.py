@@ -118,3 +118,32 @@ def test_bad_inputs_exit_2_without_output(bundles, tmp_path):
     for args, match in cases:
         assert_failed_cleanly(run_predict(*args, "--out", out), out, match)
     assert_failed_cleanly(run_predict(bundles["int8"], nine, "--out", tmp_path / "x.tif"), tmp_path / "x.tif", ".csv")
+
+
+def test_existing_output_is_kept_without_overwrite(bundles, labelled_npz, tmp_path):
+    out = tmp_path / "pred.csv"
+    out.write_text("precious\n")
+    result = run_predict(bundles["int8"], labelled_npz, "--out", out)
+    assert result.exit_code == 2 and "exists; pass --overwrite" in result.output
+    assert out.read_text() == "precious\n"
+    assert run_predict(bundles["int8"], labelled_npz, "--out", out, "--overwrite", "-q").exit_code == 0
+    assert out.read_text().startswith("id,class,probability")
+
+
+def test_auto_season_offset_from_the_bundles_source_curve(bundles, tmp_path):
+    from cropedge.data.grid import shift_season
+
+    data = target(20)
+    south = replace(data, x=shift_season(data.x, -180.0))  # the same fields, half a year later
+    path = tmp_path / "south.npz"
+    south.save_npz(path)
+    result = CliRunner().invoke(cli, ["predict", str(bundles["int8"]), str(path), "--out", str(tmp_path / "a.npz"),
+                                      "--season-offset", "auto", "--json"])
+    assert result.exit_code == 0, result.output
+    offset = json.loads(result.output[result.output.index("{"):])["season_offset"]
+    assert offset["method"] == "auto" and 165 <= offset["days"] <= 195
+    model = LiteModel(bundles["int8"])
+    with np.load(tmp_path / "a.npz") as z:
+        np.testing.assert_array_equal(z["pred"], model.predict(model.input_from(south), season_offset_days=offset["days"])[0])
+    bad = run_predict(bundles["int8"], path, "--out", tmp_path / "b.npz", "--season-offset", "soon")
+    assert_failed_cleanly(bad, tmp_path / "b.npz", "neither a number of days nor 'auto'")
