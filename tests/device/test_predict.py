@@ -144,6 +144,7 @@ def test_auto_season_offset_from_the_bundles_source_curve(bundles, tmp_path):
     assert offset["method"] == "auto" and 165 <= offset["days"] <= 195
     model = LiteModel(bundles["int8"])
     with np.load(tmp_path / "a.npz") as z:
-        np.testing.assert_array_equal(z["pred"], model.predict(model.input_from(south), season_offset_days=offset["days"])[0])
+        want = model.predict(model.input_from(south), season_offset_days=offset["days"])[0]
+        np.testing.assert_array_equal(z["pred"], want)
     bad = run_predict(bundles["int8"], path, "--out", tmp_path / "b.npz", "--season-offset", "soon")
     assert_failed_cleanly(bad, tmp_path / "b.npz", "neither a number of days nor 'auto'")
