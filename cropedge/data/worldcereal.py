@@ -39,6 +39,7 @@ from cropedge.data.build import (
 from cropedge.data.columns import find_band_columns, find_column, find_feature_columns, is_long_table, parse_dates
 from cropedge.data.dataset import Dataset
 from cropedge.data.grid import YEAR_DOY, doy_of_dates, resample_to_year_grid
+from cropedge.data.memory import READ_COPIES, check_fits
 from cropedge.errors import CropEdgeError
 
 LEGEND_FILE = "class_mappings.json"
@@ -121,6 +122,10 @@ class _Table:
     def load(self, positions: Sequence[int | None]) -> None:
         """Read the columns at ``positions`` (None entries skipped) in one pass."""
         wanted = list(dict.fromkeys(self.names[i] for i in positions if i is not None))
+        rows = self._guard(lambda: self._pq.read_metadata(self.path).num_rows)
+        # 8 bytes a cell as numbers, and the float32 series and its copies (build.to_year_dataset)
+        check_fits(rows * len(wanted) * (8 + 4 * READ_COPIES), f"{self.path} ({rows} rows x {len(wanted)} columns)",
+                   "read a smaller file (split it by region or sample)")  # fmt: skip
         self._table = self._guard(lambda: self._pq.read_table(self.path, columns=wanted))
 
     def _guard(self, read: Any, column: str | None = None) -> Any:

@@ -253,7 +253,7 @@ def test_values_beyond_float32_are_missing_without_warnings(tmp_path):
 
 def test_killed_synth_marks_the_folder_and_a_rerun_completes_it(tmp_path):
     out = tmp_path / "syn"
-    args = [str(CROPEDGE), "data", "synth", "--out", str(out), "--samples-per-class", "300", "--quiet"]
+    args = [str(CROPEDGE), "data", "synth", "--out", str(out), "--samples-per-class", "100", "--quiet"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(out.glob("*.npz")) and proc.poll() is None and time.monotonic() < deadline:
@@ -263,7 +263,7 @@ def test_killed_synth_marks_the_folder_and_a_rerun_completes_it(tmp_path):
     assert proc.returncode == -signal.SIGKILL, "synth finished before it could be killed"
     assert (out / "INCOMPLETE").is_file() and len(list(out.glob("*.npz"))) < 8
     _user_error("data", "info", out, match="did not finish")
-    code, _, err = _run("data", "synth", "--out", out, "--samples-per-class", 300, "--quiet")
+    code, _, err = _run("data", "synth", "--out", out, "--samples-per-class", 100, "--quiet")
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{r}.npz" for r in
                                                            ("ARG", "AUS", "BEL", "CHN", "FRA", "GBR", "NLD", "USA"))
