@@ -83,9 +83,9 @@ def cli() -> None:
 
 def _register() -> None:
     # the verb modules import nothing heavy at module level, so loading them all is cheap
-    from cropedge.cli import bench_cmd, data_cmd, demo_cmd, export_cmd, predict_cmd, train_cmd
+    from cropedge.cli import bench_cmd, data_cmd, demo_cmd, distill_cmd, export_cmd, predict_cmd, train_cmd
 
-    for module in (data_cmd, train_cmd, export_cmd, predict_cmd, bench_cmd, demo_cmd):
+    for module in (data_cmd, train_cmd, distill_cmd, export_cmd, predict_cmd, bench_cmd, demo_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -39,9 +39,10 @@ from typing import Any, ClassVar, Literal, Self
 from cropedge.data.align import parse_offset
 from cropedge.data.load import OPTIONS as DATA_OPTIONS
 from cropedge.errors import CropEdgeError
-from cropedge.models import list_models
+from cropedge.models import list_models, model_spec
 from cropedge.record import Record
 from cropedge.training.budget import PROTOCOLS
+from cropedge.training.run import DistillSettings
 from cropedge.training.sweep import SweepGrid
 
 # recipe keys -> accepted types (bool is checked apart from int: TOML keeps them distinct);
@@ -100,6 +101,9 @@ class TrainConfig(Record):
         deterministic: Use only deterministic op implementations (TensorFlow op determinism),
             so a seed gives the same weights on GPU too; slower there, no effect on CPU results.
         data_options: Extra keyword arguments for the data reader.
+        teacher: A finished Keras run to distil from (``cropedge.training.distill``): the run
+            trains on the teacher's split and learns from its softened predictions too.
+        distill: ``DistillSettings`` fields (``alpha``, ``temperature``, ``qat``) of a run with a teacher.
     """
 
     VERSION_KEY: ClassVar[str | None] = None
@@ -125,6 +129,8 @@ class TrainConfig(Record):
     mixed_precision: bool = False
     deterministic: bool = False
     data_options: dict = field(default_factory=dict)
+    teacher: str | None = None
+    distill: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Normalise sources, window and season offset after construction."""
@@ -154,6 +160,10 @@ class TrainConfig(Record):
         if not 0 < self.val_fraction < 1:
             problems.append("validation fraction must be between 0 and 1")
         problems += _data_option_problems(self.data_options)
+        if self.distill and self.teacher is None:
+            problems.append("distill settings need a teacher run")
+        elif self.teacher is not None:
+            problems += _student_problems(self.model, self.distill)
         days = self.window
         if days is not None and not (len(days) == 2 and all(map(_is_int, days)) and 1 <= days[0] < days[1] <= 365):
             problems.append(f"window {list(self.window)} must be two days of year, first < last, within 1..365")
@@ -171,6 +181,22 @@ class TrainConfig(Record):
                     f"{origin}: unknown training setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
                 )
         return super().from_dict(data, origin)
+
+
+def _student_problems(model: str, distill: dict) -> list[str]:
+    """What keeps ``model`` from learning from a teacher with these distillation settings."""
+    try:
+        settings = DistillSettings.from_dict(distill, "distill")
+    except CropEdgeError as exc:
+        return [str(exc)]
+    if model not in list_models():
+        return []  # said above
+    spec = model_spec(model)
+    if spec.kind != "keras":
+        return [f"a student must be a Keras model with logits; {model} is a {spec.kind} model"]
+    if settings.qat and not spec.quantizable:
+        return [f"{model} cannot train quantization-aware (TFMOT does not quantize it): drop qat"]
+    return []
 
 
 def _is_int(value: Any) -> bool:

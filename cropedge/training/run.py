@@ -71,6 +71,54 @@ class Scores(Record):
 
 
 @dataclass(frozen=True)
+class DistillSettings(Record):
+    """How a student is taught (``cropedge.training.distill``): the loss mix, temperature, QAT.
+
+    Attributes:
+        alpha: Weight of the soft (teacher) term; ``1 - alpha`` weighs the labels.
+        temperature: Softening temperature of both softmaxes in the soft term.
+        qat: The student trained quantization-aware from the first step (TFMOT).
+    """
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "distillation settings"
+    FIX: ClassVar[str] = "correct the distillation settings"
+
+    alpha: float = 0.7
+    temperature: float = 4.0
+    qat: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse settings no loss can use."""
+        if not 0.0 <= self.alpha <= 1.0:
+            raise CropEdgeError(f"distillation alpha must be between 0 and 1, got {self.alpha:g}")
+        if not self.temperature > 0:
+            raise CropEdgeError(f"distillation temperature must be > 0, got {self.temperature:g}")
+
+
+@dataclass(frozen=True)
+class Distillation(Record):
+    """What taught a distilled run (run.json ``distillation``).
+
+    Attributes:
+        teacher: The teacher's run folder (absolute).
+        teacher_model: The teacher's registered model name.
+        teacher_macs: The teacher's multiply-accumulates per pixel.
+        teacher_val_macro_f1: The teacher's validation macro-F1 (the student's validation split).
+        settings: Loss mix, temperature, QAT.
+    """
+
+    VERSION_KEY: ClassVar[str | None] = None
+    WHAT: ClassVar[str] = "distillation record"
+
+    teacher: str
+    teacher_model: str
+    teacher_macs: int
+    teacher_val_macro_f1: float
+    settings: DistillSettings
+
+
+@dataclass(frozen=True)
 class RunRecord(Record):
     """What a finished run is (run.json): written by ``train``, read by eval, export and bench.
 
@@ -100,6 +148,7 @@ class RunRecord(Record):
         precision: The Keras dtype policy it trained under.
         distribution: The ``tf.distribute`` strategy it trained under.
         class_weights: Loss weight per class, when balanced.
+        distillation: The teacher and settings of a distilled student (None: trained on labels alone).
         budget: Batch size, learning-rate schedule, epochs and early stopping the run was given
             (``cropedge.training.budget.Budget``; None for forests and runs older than it).
         warnings: The warnings training gave (too few steps, tiny classes, a model near chance).
@@ -134,6 +183,7 @@ class RunRecord(Record):
     precision: str | None = None
     distribution: dict = field(default_factory=dict)
     class_weights: dict[str, float] | None = None
+    distillation: Distillation | None = None
     budget: Budget | None = None
     warnings: tuple[str, ...] = ()
     status: Literal["finished"] = "finished"

@@ -46,6 +46,7 @@ from cropedge.data.prepare import prepare_input
 from cropedge.errors import CropEdgeError
 from cropedge.metrics import classification_report
 from cropedge.models import count_macs, count_params, get_model, model_spec
+from cropedge.training import distill
 from cropedge.training.augment import AugmentConfig, augment_dataset
 from cropedge.training.budget import Budget, budget_for, budget_warnings, chance_warning, choose_window
 from cropedge.training.distribute import describe, is_chief, precision_policy, select_strategy
@@ -191,7 +192,8 @@ def _plan(config: TrainConfig, out: Path | None) -> _Plan:
     augment = augment_config(config)
     offsets = source_season_offsets(source, config)
     y = labels_by_name(source, classes)[0]
-    split = _load_or_make_split(out, config, y)  # a source too small to split fails here too
+    # a student of a teacher run trains and is validated on the teacher's split
+    split = distill.teacher_split(config, len(y)) if config.teacher else _load_or_make_split(out, config, y)
     window = choose_window(config, source.observed_doy)
     x = shift_samples(source.x, np.array([offsets[r] for r in source.region.tolist()]))
     stats = BandStats.fit(window.cut(x[split["train_idx"]]))
@@ -437,6 +439,8 @@ def _fit_keras(
     weights = balanced_class_weights(parts.y[parts.train_idx], len(parts.classes)) if config.class_weights else None
     with precision_policy(config.mixed_precision) as policy, strategy.scope():
         model = get_model(config.model, len(parts.classes), input_shape=parts.input_shape, **config.model_options)
+        if config.teacher:  # fit the student through the teacher's soft labels; the saved model stays plain
+            model = distill.distiller(model, config, parts)
         model.compile(
             optimizer=keras.optimizers.Adam(learning_rate(budget)),
             loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -476,6 +480,7 @@ def _fit_keras(
         "precision": policy,
         "distribution": describe(strategy),
         "class_weights": {c: weights[i] for i, c in enumerate(parts.classes)} if weights else None,
+        "distillation": distill.record(config) if config.teacher else None,
     }
     return _Fitted(report, best.best_epoch, count_params(final), count_macs(final), extra, epochs)
 
