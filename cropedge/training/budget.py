@@ -42,6 +42,7 @@ MIN_EPOCHS = 30  # passes over the data a run gets at least, however large its t
 WARMUP_SHARE = 0.05  # of the planned steps
 PATIENCE_SHARE = 0.25  # of the planned epochs without a better validation macro-F1
 PATIENCE_MIN = 10  # epochs
+CHECK_STEPS = 100  # optimizer steps at least between two validations (small sets: several epochs)
 
 # warnings
 FEW_STEPS = STEP_FLOOR // 4  # fewer optimizer steps than this rarely train a model from scratch
@@ -66,6 +67,9 @@ class Budget(Record):
         epochs: Passes over the training split planned (the most a run trains).
         patience: Epochs without a better validation macro-F1 before training stops early
             (None: it never does); the best epoch is kept either way.
+        check_every: Epochs between two validations (and checkpoints): 1, or enough epochs for
+            ``CHECK_STEPS`` steps when the protocol chose the epochs of a small training set,
+            where per-epoch validation and checkpoints would cost more than the training.
         chosen: The settings the protocol chose; the others were set in the config.
     """
 
@@ -82,6 +86,7 @@ class Budget(Record):
     steps_per_epoch: int
     epochs: int
     patience: int | None
+    check_every: int = 1
     chosen: tuple[str, ...] = ()
 
     @property
@@ -101,10 +106,11 @@ class Budget(Record):
             lr = f"Adam lr {self.lr:g}{mark('lr')} ({self.warmup_steps:,} warm-up steps, cosine decay)"
         stop = (f"stop after {self.patience} epochs without a better validation macro-F1{mark('patience')}"
                 if self.patience else f"no early stopping{mark('patience')}")
+        check = f", validated every {self.check_every} epochs" if self.check_every > 1 else ""
         where = f", window day {window.start_doy}..{window.end_doy} ({window.length} steps)" if window else ""
         return (f"budget ({self.protocol}: {self.n_train:,} training samples, {self.num_classes} classes): "
                 f"batch {self.batch_size}{mark('batch_size')}, {lr}, {self.steps:,} steps = {self.epochs} "
-                f"epochs{mark('epochs')} of {self.steps_per_epoch}, {stop}{where}")
+                f"epochs{mark('epochs')} of {self.steps_per_epoch}{check}, {stop}{where}")
 
 
 def plan_budget(
@@ -136,8 +142,13 @@ def plan_budget(
     reference = protocol == "reference"
     batch = batch_size or (256 if reference else _batch_for(n_train))
     steps_per_epoch = max(1, math.ceil(n_train / batch))
-    if epochs is None:
-        epochs = 50 if reference else max(MIN_EPOCHS, math.ceil(STEP_FLOOR / steps_per_epoch))
+    check_every = 1
+    if epochs is None and reference:
+        epochs = 50
+    elif epochs is None:
+        check_every = math.ceil(CHECK_STEPS / steps_per_epoch)
+        epochs = max(MIN_EPOCHS, math.ceil(STEP_FLOOR / steps_per_epoch))
+        epochs = math.ceil(epochs / check_every) * check_every
     if patience is None:
         patience = 0 if reference else max(PATIENCE_MIN, math.ceil(PATIENCE_SHARE * epochs))
     schedule: Literal["warmup-cosine", "constant"] = "constant" if reference else "warmup-cosine"
@@ -153,6 +164,7 @@ def plan_budget(
         steps_per_epoch=steps_per_epoch,
         epochs=int(epochs),
         patience=int(patience) or None,
+        check_every=check_every,
         chosen=chosen,
     )
 

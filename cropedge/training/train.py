@@ -448,17 +448,24 @@ def _fit_keras(
         )
     best = BestMacroF1(
         parts.prepared(parts.val_idx), parts.y[parts.val_idx], parts.classes, out / BACKUP_DIR, write=is_chief(),
-        patience=budget.patience,
+        patience=budget.patience, every=budget.check_every,
     )
-    dataset = _train_dataset(config, parts, budget.batch_size, augment)
+    # a Keras epoch is a round of check_every passes over the data, each reshuffled and augmented afresh
+    dataset = _train_dataset(config, parts, budget.batch_size, augment, repeat=budget.check_every)
     for _ in range(_epochs_backed_up(out)):
         # each new iterator advances the seeded shuffle and augmentation streams, as each epoch
-        # does: a resumed run draws the batches of the epochs it has left, not epoch 1's again
-        iter(dataset)
-    progress = [Progress(budget.epochs, best)] if verbose >= 2 else []
+        # does: a resumed run draws the batches of the epochs it has left, not epoch 1's again.
+        # A round of several passes advances them once per pass, as it runs: run it through
+        # (rounds are for small sets, a few hundred batches)
+        if budget.check_every == 1:
+            iter(dataset)
+        else:
+            for _ in dataset:
+                pass
+    progress = [Progress(budget.epochs, best, budget.check_every)] if verbose >= 2 else []
     model.fit(
         dataset,
-        epochs=budget.epochs,
+        epochs=budget.epochs // budget.check_every,
         verbose=0,
         class_weight=weights,
         callbacks=[best, _backup(out), *progress, *callbacks],
@@ -512,8 +519,10 @@ def _backup(out: Path) -> keras.callbacks.Callback:
     return keras.callbacks.BackupAndRestore(str(out / BACKUP_DIR / "keras"), delete_checkpoint=False)
 
 
-def _train_dataset(config: TrainConfig, parts: _Parts, batch_size: int, augment: AugmentConfig) -> tf.data.Dataset:
-    """Shuffle (seeded) -> batch -> augment (cuts the window) -> normalise + channel -> prefetch."""
+def _train_dataset(
+    config: TrainConfig, parts: _Parts, batch_size: int, augment: AugmentConfig, repeat: int = 1
+) -> tf.data.Dataset:
+    """Shuffle (seeded) -> batch -> augment (cuts the window) -> normalise + channel (-> repeat) -> prefetch."""
     x, y = parts.x[parts.train_idx], parts.y[parts.train_idx]
     mean = tf.constant(np.asarray(parts.stats.mean, np.float32)[None, :, None])
     std = tf.constant(np.asarray(parts.stats.std, np.float32)[None, :, None])
@@ -522,6 +531,8 @@ def _train_dataset(config: TrainConfig, parts: _Parts, batch_size: int, augment:
     # seeded per-batch augmentation streams: a seed reproduces the same augmented epochs
     ds = augment_dataset(ds, augment, parts.window, seed=config.seed)
     ds = ds.map(lambda xb, yb: (((xb - mean) / std)[..., None], yb), num_parallel_calls=tf.data.AUTOTUNE)
+    if repeat > 1:  # each repetition reshuffles and draws new augmentation seeds
+        ds = ds.repeat(repeat)
     options = tf.data.Options()
     # in-memory arrays: workers of a multi-worker run split batches, not files
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -575,6 +586,7 @@ class BestMacroF1(keras.callbacks.Callback):
         batch_size: int = 1024,
         write: bool = True,
         patience: int | None = None,
+        every: int = 1,
     ) -> None:
         """Set up scoring of one validation split.
 
@@ -586,11 +598,12 @@ class BestMacroF1(keras.callbacks.Callback):
             batch_size: Batch size of the validation forward passes.
             write: Whether this process writes the state (the chief only, in multi-worker runs).
             patience: Epochs without a better validation macro-F1 before training stops (None: never).
+            every: Epochs (passes over the data) in one Keras epoch: history and best epoch count passes.
         """
         super().__init__()
         self.x_val, self.y_val, self.classes = x_val, y_val, tuple(classes)
         self.state_dir, self.batch_size, self.write = Path(state_dir), batch_size, write
-        self.patience = patience
+        self.patience, self.every = patience, every
         self.history: list[dict] = []
         self.best_epoch: int | None = None
         self.best_score = -np.inf
@@ -628,16 +641,17 @@ class BestMacroF1(keras.callbacks.Callback):
         for k in VAL_METRICS:
             logs[f"val_{k}"] = report[k]
         logs["lr"] = current_lr(self.model.optimizer)
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
+        done = (epoch + 1) * self.every  # passes over the data so far
+        row = {"epoch": done, **{k: float(v) for k, v in logs.items()}}
         # a restarted epoch replaces the row it had before the interruption
-        self.history = [r for r in self.history if r["epoch"] < epoch + 1] + [row]
+        self.history = [r for r in self.history if r["epoch"] < done] + [row]
         improved = report["macro_f1"] > self.best_score
         if improved:
-            self.best_epoch, self.best_score, self.best_report = epoch + 1, report["macro_f1"], report
+            self.best_epoch, self.best_score, self.best_report = done, report["macro_f1"], report
             # plain arrays, not save_weights: Keras' weight saving runs collective ops under
             # multi-worker training, which would hang with only the chief writing
             self._best_weights = self.model.get_weights()
-        if self.patience and self.best_epoch is not None and epoch + 1 - self.best_epoch >= self.patience:
+        if self.patience and self.best_epoch is not None and done - self.best_epoch >= self.patience:
             self.model.stop_training = True  # every worker scores the same weights: all stop together
         if not self.write:
             return
@@ -664,19 +678,20 @@ def current_lr(optimizer: Any) -> float:
 class Progress(keras.callbacks.Callback):
     """About twenty progress lines a run, whatever its number of epochs, and one when it stops early."""
 
-    def __init__(self, epochs: int, best: BestMacroF1, lines: int = 20) -> None:
-        """Print every ``epochs / lines`` epochs (and the first and last), with ``best``'s best so far."""
+    def __init__(self, epochs: int, best: BestMacroF1, every: int = 1, lines: int = 20) -> None:
+        """Print about ``lines`` lines over ``epochs`` epochs, ``every`` of them in a Keras epoch."""
         super().__init__()
-        self.epochs, self.every, self.scorer = epochs, max(1, round(epochs / lines)), best
+        self.epochs, self.scorer, self.per_round = epochs, best, every
+        self.every = max(1, round(epochs / every / lines))
         self.started = time.time()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Print a line on the chosen epochs, and the reason when training stops early."""
         logs = logs or {}
-        n, best = epoch + 1, self.scorer
+        n, best = (epoch + 1) * self.per_round, self.scorer
         stopping = bool(self.model.stop_training)
-        if n == 1 or n % self.every == 0 or n == self.epochs or stopping:
-            print(f"epoch {n:>{len(str(self.epochs))}}/{self.epochs}  loss {logs.get('loss', np.nan):.3f}  "
+        if epoch == 0 or (epoch + 1) % self.every == 0 or n == self.epochs or stopping:
+            print(f"Epoch {n}/{self.epochs}  loss {logs.get('loss', np.nan):.3f}  "
                   f"val OA {logs.get('val_oa', np.nan):.3f}  macro-F1 {logs.get('val_macro_f1', np.nan):.3f}  "
                   f"(best {best.best_score:.3f} at {best.best_epoch})  lr {logs.get('lr', np.nan):.2g}  "
                   f"{time.time() - self.started:.0f} s", flush=True)

@@ -28,7 +28,7 @@ CROPEDGE = Path(sys.executable).with_name("cropedge")
 # the tiny training every fixture and comparison uses (same config = same job in bench)
 MODEL, EPOCHS, BATCH, LR, SEED, SOURCE, TARGET = "cropnet-xxs", 4, 16, 0.003, 0, "FRA", "BEL"
 TRAIN_ARGS = ("--source", SOURCE, "--model", MODEL, "--epochs", str(EPOCHS), "--batch-size", str(BATCH),
-              "--lr", str(LR), "--seed", str(SEED))  # fmt: skip
+              "--lr", str(LR), "--seed", str(SEED), "--window", "121,334")  # fmt: skip
 SAMPLES_PER_CLASS = 20
 # the same training as a recipe (what bench needs), without dropout: Keras' dropout draws are
 # not checkpointed, so only a dropout-free run resumes to exactly the uninterrupted result
@@ -41,6 +41,7 @@ model_options = {{dropout = 0.0}}
 epochs = {epochs}
 batch_size = {batch}
 lr = {lr}
+window = [121, 334]
 [targets.{target}]
 """
 # TensorFlow's C++ runtime logs a few lines on stderr before its logging is set up (whatever
