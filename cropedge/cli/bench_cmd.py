@@ -108,7 +108,7 @@ def bench(
     from cropedge.grid.rows import below_floor
 
     settings = settings_from_recipes(recipes, data)
-    check_output(grid, inputs=[*recipes, *_files(data, export_profile)], kind="folder")
+    check_output(grid, inputs=[*recipes, *_files(*{s.train.data for s in settings}, export_profile)], kind="folder")
     model_list = comma_list(models) or tuple(dict.fromkeys(s.train.model for s in settings))
     seed_list = list(range(seeds)) if seeds else sorted({seed for s in settings for seed in s.seeds})
     summary = run_grid(

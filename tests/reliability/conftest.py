@@ -53,6 +53,10 @@ _NATIVE_LOG = re.compile(
 )
 
 
+# how numpy values look when a message formats them with repr (inside a list, or with !r)
+_NUMPY_REPR = re.compile(r"\bnp\.(?:u?int\d*|float\d*|str_|bool_?)\(|\barray\(")
+
+
 def invoke(*args: object) -> Result:
     """The ``cropedge`` group in this process (exceptions other than exit are kept)."""
     return CliRunner().invoke(cli, [str(a) for a in args])
@@ -94,6 +98,7 @@ def assert_user_error(
     lines = cropedge_lines(stderr)
     assert len(lines) == 1 and lines[0].startswith("cropedge: error: "), stderr
     assert "Traceback" not in stdout + stderr
+    assert not _NUMPY_REPR.search(lines[0]), f"a numpy repr in the message: {lines[0]}"
     assert match.lower() in lines[0].lower(), lines[0]
     for path in outputs:
         assert not Path(path).exists(), f"{path} was left behind"

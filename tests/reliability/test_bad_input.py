@@ -74,6 +74,21 @@ class Ctx:
         (path / "notes.txt").write_text("not data\n")
         return path
 
+    def data_copy(self) -> Path:
+        dst = self.tmp / "data"
+        shutil.copytree(self.data, dst)
+        return dst
+
+    def link(self, name: str, target: Path) -> Path:
+        path = self.tmp / name
+        path.symlink_to(target)
+        return path
+
+    def hard_link(self, name: str, target: Path) -> Path:
+        path = self.tmp / name
+        os.link(target, path)
+        return path
+
     def bundle_copy(self) -> Path:
         dst = self.tmp / "bundle"
         shutil.copytree(self.bundle, dst)
@@ -108,11 +123,29 @@ class Ctx:
             (dst / name).unlink()
         return dst
 
-    def recipe(self, **train: object) -> Path:
-        lines = [f'data = "{self.data}"', f'sources = ["{SOURCE}"]', "seeds = [0]", "[train]",
+    def recipe(self, data: str | None = None, seeds: list[int] | None = None, **train: object) -> Path:
+        lines = [f"data = {json.dumps(data or str(self.data))}", f'sources = ["{SOURCE}"]',
+                 f"seeds = {json.dumps(seeds if seeds is not None else [0])}", "[train]",
                  *(f"{k} = {json.dumps(v)}" for k, v in {"model": MODEL, "epochs": 1, **train}.items()),
                  "[targets.BEL]"]  # fmt: skip
         return self.file("recipes/tiny.toml", "\n".join(lines) + "\n")
+
+    def damaged_run(self, damage: Callable[[dict], object] | str | bytes) -> Path:
+        """A copy of the run with run.json rewritten by ``damage`` (config.json for the ``config.json []`` case),
+        one of its files removed (a name), or split.npz replaced by ``damage`` (bytes)."""
+        run = self.run_copy()
+        if isinstance(damage, str):
+            (run / damage).unlink()
+        elif isinstance(damage, bytes):
+            (run / "split.npz").write_bytes(damage)
+        else:
+            record = json.loads((run / "run.json").read_text())
+            changed = damage(record)
+            if changed is record:  # unchanged run.json: the config is what is damaged
+                (run / "config.json").write_text("[]")
+            else:
+                (run / "run.json").write_text(json.dumps(changed))
+        return run
 
 
 def _unreadable(ctx: Ctx, name: str) -> Path:
@@ -260,9 +293,9 @@ CASES: dict[str, tuple[Case, str]] = {
     # --- data --------------------------------------------------------------------------------------------
     # the comprehensions below call a factory per loop value, so each case keeps its own value
     **{f"info/random bytes {s}": ((lambda suffix: lambda c: (["data", "info", c.file(f"r{suffix}", _noise())], []))(s),
-                                  "not a")
+                                  "not utf-8" if s == ".csv" else "not a")
        for s in (".npz", ".h5", ".parquet", ".csv")},
-    "predict/random bytes csv": (lambda c: _predict(c, c.bundle, c.file("r.csv", _noise())), "not a"),
+    "predict/random bytes csv": (lambda c: _predict(c, c.bundle, c.file("r.csv", _noise())), "not utf-8"),
     "train/random bytes npz": (lambda c: _train(c, c.file("rnd/FRA.npz", _noise()).parent), "not a"),
     "predict/csv without band columns": (lambda c: _predict(c, c.bundle, _csv(c, "nb.csv", ["id", "lat", "label"],
                                                                                 [[1, 4.5, "corn"]])),
@@ -280,7 +313,7 @@ CASES: dict[str, tuple[Case, str]] = {
                                                   "--classes", "corn,wheat", "--out", c.tmp / "o"], [c.tmp / "o"]),
                                       "not among"),
     "train/label index past the classes": (lambda c: _train(c, c.npz("lbl/FRA.npz", labels=[0, 1, 2, 3, 4, 9]).parent),
-                                           "not among"),
+                                           "not indices"),
     "train/single class": (lambda c: _train(c, c.npz("one/FRA.npz", labels=[2] * 6).parent), "at least two"),
     "train/too few samples to split": (lambda c: _train(c, c.npz("few/FRA.npz", n=2, labels=[0, 1]).parent),
                                        "too few"),
@@ -334,7 +367,51 @@ CASES: dict[str, tuple[Case, str]] = {
     "export/--rep-samples 0": (lambda c: _export(c, c.run, "--int8", "--rep-samples", "0"), "--rep-samples"),
     **{f"bench/{flag} {v}": ((lambda f, value: lambda c: _bench(c, f, value))(flag, v), flag)
        for flag, v in (("--epochs", "0"), ("--seeds", "-1"), ("--runs", "0"), ("--threads", "-2"), ("--batches", "0"))},
+    # --- numbers that are not numbers, seeds numpy refuses: refused before anything is written --------
+    **{f"{verb}/{flag} {v}": ((lambda mk, f, value: lambda c: mk(c, f, value))(make, flag, v),
+                              "season offset" if verb == "predict" else flag)
+       for verb, make, flags in (
+           ("train", lambda c, f, v: _train(c, c.data, f, v), ("--lr", "--val-fraction", "--season-offset")),
+           ("bench", lambda c, f, v: _bench(c, f, v), ("--min-oa",)),
+           ("eval", lambda c, f, v: _eval(c, f, v), ("--season-offset",)),
+           ("predict", lambda c, f, v: _predict(c, c.bundle, c.table, f, v), ("--season-offset",)))
+       for flag in flags for v in ("nan", "inf", "-inf")},
+    **{f"train/--seed {v}": ((lambda value: lambda c: _train(c, c.data, "--seed", value))(v), "--seed")
+       for v in ("-1", "1099511627776", "1.5")},
+    "train/--seeds with -1": (lambda c: (["train", "--data", c.data, "--source", SOURCE, "--seeds", "0,-1",
+                                          "--out", c.tmp / "r"], [c.tmp / "r"]), "--seeds"),
+    "train/recipe seeds [-1]": (lambda c: (["train", "--config", c.recipe(seeds=[-1]), "--out", c.tmp / "r"],
+                                           [c.tmp / "r"]), "seeds"),
+    "bench/recipe seeds [-1]": (lambda c: _bench(c, recipe=c.recipe(seeds=[-1])), "seeds"),
+    **{f"synth/--seed {v}": ((lambda value: lambda c: (_synth(c.tmp / "d")[0] + ["--seed", value],
+                                                        [c.tmp / "d"]))(v), "--seed") for v in ("-1", "4294967296")},
+    # --- damaged run folders, in every verb that reads one ----------------------------------------------
+    # (eval reads no split.npz: it scores targets)
+    **{f"{verb}/run {what}": ((lambda mk, dmg: lambda c: mk(c, c.damaged_run(dmg)))(make, damage), words)
+       for verb, make in (("export", lambda c, r: _export(c, r, "--float32")), ("eval", lambda c, r: _eval(c, run=r)))
+       for what, damage, words in (
+           ("run.json []", lambda d: [], "not a list"),
+           ("window start_doy 'abc'", lambda d: {**d, "window": {**d["window"], "start_doy": "abc"}}, "window"),
+           ("std as words", lambda d: {**d, "normalization": {**d["normalization"],
+                                       "std": ["abc"] * len(d["normalization"]["std"])}}, "normalization"),
+           ("classes a string", lambda d: {**d, "classes": "abcdefg"}, "'classes' is 'abcdefg', not a list"),
+           ("without config.json", "config.json", "config.json is missing"),
+           ("config.json []", lambda d: d, "config.json"),
+           *((("without split.npz", "split.npz", "split.npz"), ("split.npz of text", b"not an archive\n", "split.npz"))
+             if verb == "export" else ()),
+       )},
+    # --- nothing is made before every argument is checked ----------------------------------------------
+    "bench/recipe data missing": (lambda c: _bench(c, recipe=c.recipe(data=str(c.tmp / "nowhere"))), "no such file"),
+    "demo/unknown model": (lambda c: (["demo", "--out", c.tmp / "demo", "--models", "bogus"], [c.tmp / "demo"]),
+                           "unknown model"),
+    "demo/unknown precision": (lambda c: (["demo", "--out", c.tmp / "demo", "--precisions", "int4"], [c.tmp / "demo"]),
+                               "unknown precision"),
 }  # fmt: skip
+
+
+def _eval(ctx: Ctx, *extra: object, run: Path | None = None) -> tuple[list, list]:
+    out = ctx.tmp / "eval.json"
+    return ["eval", run or ctx.run, "--target", "BEL", "--out", out, *extra], [out]
 
 
 def _noise() -> bytes:
@@ -390,6 +467,82 @@ def test_user_error_is_one_line_exit_2_and_no_output(tmp_path: Path, request: py
     make, words = CASES[case]
     argv, outputs = make(Ctx(tmp_path, request))
     assert_user_error(invoke(*argv), outputs, words)
+
+
+# --- outputs that would destroy an input, a run, a bundle or a data folder ---------------------------------
+# id -> (ctx -> (argv, paths that must be exactly as before), words the one line must contain)
+KEEP: dict[str, tuple[Callable[[Ctx], tuple[list, list]], str]] = {
+    "eval/--out RUN/run.json": (lambda c: (lambda r: (_eval(c, run=r)[0][:-2] + ["--out", r / "run.json"], [r]))(
+        c.run_copy()), "part of the training run"),
+    "eval/--out a link to RUN/run.json": (lambda c: (lambda r, link: (
+        ["eval", r, "--target", "BEL", "--out", link], [r, link]))(c.run_copy(), c.link("e.json", c.tmp / "run" /
+                                                                                      "run.json")), "training run"),
+    "eval/--out in the data folder": (lambda c: (lambda d: (["eval", c.run, "--data", d, "--target", "BEL",
+                                                             "--out", d / "eval.npz"], [d]))(c.data_copy()),
+                                      "input folder"),
+    "eval/--out its recipe": (lambda c: (lambda r: (["eval", c.run, "--config", r, "--out", r], [r]))(c.recipe()),
+                              "an input"),
+    "predict/--out its input": (lambda c: (lambda t: _keep_predict(c, c.bundle, t, t))(c.npz("x.npz")), "an input"),
+    "predict/--out a link to its input": (lambda c: (lambda t: _keep_predict(c, c.bundle, t, c.link("o.npz", t)))(
+        c.npz("x.npz")), "an input"),
+    "predict/--out a hard link of its input": (lambda c: (lambda t: _keep_predict(c, c.bundle, t, c.hard_link(
+        "o.npz", t)))(c.npz("x.npz")), "an input"),
+    "predict/--out inside the bundle": (lambda c: (lambda b: _keep_predict(c, b, c.table, b / "labels.csv"))(
+        c.bundle_copy()), "inside the bundle"),
+    "export/--out the run": (lambda c: (lambda r: (_export(c, r, "--float32")[0][:-1] + [r], [r]))(c.run_copy()),
+                             "an input"),
+    "export/--out RUN/backup": (lambda c: (lambda r: (_export(c, r, "--float32")[0][:-1] + [r / "backup"], [r]))(
+        c.run_copy()), "part of the training run"),
+    "export/--out into a bundle": (lambda c: (lambda b: (_export(c, c.run, "--float32")[0][:-1] + [b], [b]))(
+        c.bundle_copy()), "the bundle"),
+    "export/--out over a folder that is not a bundle": (lambda c: (lambda f: (
+        _export(c, c.run, "--float32")[0][:-1] + [f.parent], [f.parent]))(c.folder(f"notes/{MODEL}-float32")),
+        "not a bundle"),
+    "train/--out a bundle": (lambda c: (lambda b: (_train(c, c.data, out=b)[0], [b]))(c.bundle_copy()), "the bundle"),
+    "train/--out its data folder": (lambda c: (lambda d: (_train(c, d, out=d)[0], [d]))(c.data_copy()), "an input"),
+    "train/--out RUN/backup": (lambda c: (lambda r: (_train(c, c.data, out=r / "backup")[0], [r]))(c.run_copy()),
+                               "part of the training run"),
+    "bench/--out its data folder": (lambda c: (lambda d: (_bench(c, recipe=c.recipe(data=str(d)))[0][:-3] +
+                                                          ["--out", d, "--quiet"], [d]))(c.data_copy()), "an input"),
+    "bench/--out inside a run": (lambda c: (lambda r: (_bench(c)[0][:-3] + ["--out", r / "backup", "--quiet"], [r]))(
+        c.run_copy()), "part of the training run"),
+    "report/--out the grid itself": (lambda c: (lambda g: (["report", g, "--out", g], [g]))(c.folder("grid")),
+                                     "an input"),
+    "synth/--out inside a bundle": (lambda c: (lambda b: (_synth(b / "data")[0], [b]))(c.bundle_copy()),
+                                    "inside the bundle"),
+    "import/--out over its own input": (lambda c: (lambda d: (["data", "import", d / "BEL.npz", "--out", d], [d]))(
+        c.data_copy()), "input"),
+}  # fmt: skip
+
+
+def _keep_predict(ctx: Ctx, bundle: Path, table: Path, out: Path) -> tuple[list, list]:
+    return ["predict", bundle, table, "--out", out, "--overwrite"], [bundle, table, out]
+
+
+def snapshot(*paths: Path) -> dict[str, object]:
+    """Everything at ``paths``: each file's kind, link target and bytes, recursively."""
+    seen: dict[str, object] = {}
+    for root in paths:
+        for p in [root, *(sorted(root.rglob("*")) if root.is_dir() and not root.is_symlink() else [])]:
+            if p.is_symlink():
+                seen[str(p)] = ("link", os.readlink(p))
+            elif p.is_dir():
+                seen[str(p)] = "folder"
+            elif not p.exists():
+                seen[str(p)] = "absent"
+            else:
+                seen[str(p)] = ("file", p.stat().st_ino, p.read_bytes())
+    return seen
+
+
+@pytest.mark.parametrize("case", list(KEEP))
+def test_output_onto_what_must_be_kept_is_refused(tmp_path: Path, request: pytest.FixtureRequest, case: str) -> None:
+    """One line, exit 2, and every input, run, bundle and data folder exactly as it was (same inode, same bytes)."""
+    make, words = KEEP[case]
+    argv, keep = make(Ctx(tmp_path, request))
+    before = snapshot(*keep)
+    assert_user_error(invoke(*argv), (), words)
+    assert snapshot(*keep) == before
 
 
 @pytest.mark.parametrize("case", ["info/missing file", "predict/bit-flipped tflite", "train/single class",
