@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import frontier, inference, training
+from bench import frontier, inference, maps, training
 from bench.context import Context
 from bench.cpu_info import machine_info
 from bench.markdown import render
@@ -46,7 +46,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("augment", "augmentation pipeline vs the training step", training.augment_vs_step),
     Section("scale", "training over 1 vs 2 logical CPU devices; predict vs threads and batch", training.scale),
     Section("frontier", "CropNet width/depth variants: cost and accuracy under hemisphere shift", frontier.frontier),
-    Section("maps", "GeoTIFF map prediction speed with the lightest good variant", inference.maps),
+    Section("maps", "GeoTIFF map prediction end to end vs the bare interpreter, cheapest models", inference.maps),
+    Section("workers", "map production: 2 Dask workers vs 1 on 8 stacks", maps.workers),
+    Section("fields", "per-field labels: pixel probabilities vs the field-mean series", maps.fields),
     Section("memory", "peak memory of cropedge predict on 512 vs 2048 px GeoTIFF stacks", inference.memory),
 )
 NAMES = tuple(s.name for s in SECTIONS)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-# every 10 days over the model's season (day 111..341): what a season composite stack holds
-STACK_DOY = np.arange(111, 342, 10)
+# every 10 days over the whole year (day 1..361): a year of 10-day composites, what a model trained
+# on the whole-year window (the default) needs
+STACK_DOY = np.arange(1, 362, 10)
 YEAR = 2023
 
 
