@@ -157,7 +157,9 @@ def is_long_table(names: Sequence[str], exclude: Sequence[int] = ()) -> bool:
         return False
     skip = set(exclude) | {time}
     keys = [_parse(n) for i, n in enumerate(names) if i not in skip]
-    return not any(k is not None and k.band for k in keys) and _numbered_run(names, skip) is None
+    run = _numbered_run(names, skip)
+    numbered = run is not None and not _is_band_list(names, run)  # B02, B03, ... are band columns
+    return not any(k is not None and k.band for k in keys) and not numbered
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,7 @@ def _text(arrays: Mapping[str, np.ndarray], key: str, source: str) -> list[str]:
 
 def _doy(arrays: Mapping[str, np.ndarray], steps: int, source: str) -> np.ndarray:
     doy = np.asarray(arrays["doy"])
-    if doy.dtype.kind not in "biuf" or doy.shape != (steps,):
-        raise CropEdgeError(f"{source}: 'doy' must be {steps} numbers (a day of year per time step), got {doy.dtype} "
-                            f"{doy.shape}")  # fmt: skip
+    if doy.dtype.kind not in "biuf" or doy.shape != (steps,) or not np.isfinite(doy.astype(np.float64)).all():
+        raise CropEdgeError(f"{source}: 'doy' must be {steps} finite numbers (a day of year per time step), got "
+                            f"{doy.dtype} {doy.shape}")  # fmt: skip
     return doy.astype(np.float64)

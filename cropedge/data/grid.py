@@ -194,6 +194,8 @@ def resample_to_year_grid(x: np.ndarray, doy: np.ndarray) -> np.ndarray:
     doy = np.asarray(doy, dtype=np.float64)
     if x.shape[-1] != doy.shape[0]:
         raise CropEdgeError(f"{x.shape[-1]} time steps but {doy.shape[0]} dates")
+    if not np.isfinite(doy).all():
+        raise CropEdgeError("the dates of the time steps are not all finite days of the year")
     if doy.size < MIN_STEPS:
         raise CropEdgeError(
             f"time axis too short: {doy.size} date(s); a series needs at least {MIN_STEPS} dates over the year"
@@ -206,6 +208,11 @@ def resample_to_year_grid(x: np.ndarray, doy: np.ndarray) -> np.ndarray:
     if doy.size == YEAR_STEPS and np.array_equal(doy, YEAR_DOY):
         return x.copy()
     days, inverse = np.unique(doy, return_inverse=True)
+    if days.size < MIN_STEPS:
+        raise CropEdgeError(
+            f"time axis too short: {days.size} distinct date(s); a series needs at least {MIN_STEPS} dates "
+            "over the year"
+        )
     if days.size == doy.size:  # distinct days: sorting them is enough (no slow np.add.at)
         x = np.where(np.isfinite(x), x, np.nan)[..., np.argsort(doy, kind="stable")]
     else:

@@ -14,6 +14,7 @@ from cropedge.data import Dataset, load_dataset
 from cropedge.data.grid import S2_BANDS, YEAR_STEPS
 from cropedge.errors import CropEdgeError
 
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # no numpy warning around an error either
 FRANCE = "2023_FRA_LPIS_POLY_110.geoparquet"
 
 
@@ -97,6 +98,12 @@ CASES = {
                      "line 2, column B7_t0: 'cloud' is not a number"),
     "ragged row": (_csv(BAND_MAJOR + "\na,1,2\n"), [], "line 2 has 3 fields"),
     "unknown format": (_csv("a,b\n", name="t.xlsx"), [], "unknown data format '.xlsx'"),
+    "doy not finite": (_npz(fea=np.ones((2, 10, 12)), lbl=[0, 1], doy=np.full(12, np.nan)), [], "12 finite numbers"),
+    "one distinct date": (_npz(fea=np.ones((2, 10, 12)), lbl=[0, 1], doy=np.full(12, 5.0)), [], "1 distinct date"),
+    "duplicate classes": (_npz(fea=np.ones((2, 10, YEAR_STEPS)), lbl=[0, 1], classes=np.array(["a", "a"])), [],
+                          "class names must be distinct"),
+    "labels beyond classes": (_npz(fea=np.ones((2, 10, YEAR_STEPS)), lbl=[1, 8]), [],
+                              r"label\(s\) 8 are not indices of the 7 classes"),
     "option for another format": (_npz(fea=np.ones((2, 10, YEAR_STEPS)), lbl=[0, 1]), ["--layout", "time-major"],
                                   "--layout not used by cropglobe files; leave it out"),
 }  # fmt: skip

@@ -134,6 +134,13 @@ def test_real_worldcereal_sentinel1_bands_on_request(worldcereal_dir):
     assert ds.bands == ("B4", "B8", "VV", "VH") and np.isfinite(ds.x).all() and len(ds) > 300
 
 
+def test_long_table_with_numbered_band_columns(tmp_path):
+    """B02, B03, ... beside a date column are the bands of a long table, not numbered features."""
+    rows = [["p", f"2023-{m:02d}-01", 100 * m, 200 * m] for m in range(1, 13)]
+    ds = load_dataset(_write_rows(tmp_path / "long.csv", rows, ["id", "date", "B02", "B03"]))
+    assert ds.bands == ("B2", "B3") and ds.ids.tolist() == ["p"]
+
+
 # --- text that is not UTF-8 ------------------------------------------------------------------------------
 
 
