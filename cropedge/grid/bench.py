@@ -363,7 +363,7 @@ class _Runner:
 
         self.say(f"{job.name}: training {job.model} on {'+'.join(job.config.sources)} "
                  f"({'with' if job.config.augment else 'without'} augmentation, seed {job.config.seed}, "
-                 f"{job.config.epochs} epochs)")
+                 f"{job.config.epochs or 'budget-sized'} epochs)")
         train_run(job.config, run_dir, verbose=0, callbacks=[self._epoch_callback(job)])
         run = Run(run_dir)
         self.say(f"{job.name}: trained in {run.record.train_seconds:.0f} s, validation macro-F1 "
@@ -377,8 +377,9 @@ class _Runner:
 
         class _Epochs(keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                f1 = (logs or {}).get("val_macro_f1")
-                bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}" + (f" val F1 {f1:.3f}" if f1 is not None else ""))
+                f1, done = (logs or {}).get("val_macro_f1"), (logs or {}).get("passes", epoch + 1)
+                bar.set_postfix_str(f"epoch {done}" + (f"/{epochs}" if epochs else "")
+                                    + (f" val F1 {f1:.3f}" if f1 is not None else ""))
 
         return _Epochs()
 

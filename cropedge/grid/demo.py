@@ -30,8 +30,6 @@ class DemoConfig:
         precisions: export precisions.
         seeds: training seeds.
         augment: trainings with augmentation off and on.
-        batch_size, lr: training batch and learning rate (larger than the reference's
-            1e-4 so that few epochs on little data still converge).
         rep_samples, qat_epochs: int8 calibration samples and QAT epochs (export profile).
         latency: how bundles are timed.
     """
@@ -42,16 +40,14 @@ class DemoConfig:
     precisions: tuple[str, ...] = ("float32", "int8")
     seeds: tuple[int, ...] = (0,)
     augment: tuple[bool, ...] = (False, True)
-    batch_size: int = 32
-    lr: float = 1e-3
     rep_samples: int = 300
     qat_epochs: int = 1
     latency: LatencyOptions = field(default_factory=lambda: LatencyOptions(batches=(1, 256), runs=10, max_seconds=3.0))
 
 
 DEFAULT = DemoConfig()
-QUICK = DemoConfig(samples_per_class=60, epochs=15, models=("cropnet-xs", "cropnet-xxs"), batch_size=16, lr=3e-3,
-                   rep_samples=100, latency=LatencyOptions(batches=(1, 256), runs=5, max_seconds=1.0))
+QUICK = DemoConfig(samples_per_class=60, epochs=15, models=("cropnet-xs", "cropnet-xxs"), rep_samples=100,
+                   latency=LatencyOptions(batches=(1, 256), runs=5, max_seconds=1.0))
 
 
 def run_demo(
@@ -63,8 +59,9 @@ def run_demo(
 ) -> dict:
     """Run the demo into ``out`` (``data/``, ``grid/``, ``report/``); resumable like the grid.
 
-    The recipes' sources and targets are used; their data path, epochs, batch size and
-    learning rate are replaced by the demo's.
+    The recipes' sources and targets are used; their data path and epochs are replaced by the
+    demo's, and they train under the data-sized protocol (batch size and learning-rate
+    schedule chosen from the training set, ``cropedge.training.budget``), not the paper's.
 
     Returns:
         ``{"report_html", "report_md", "grid", "data", "ship", "seconds": {step: s}, "counts"}``.
@@ -90,7 +87,7 @@ def run_demo(
     seconds["data"] = time.perf_counter() - started
 
     settings = [
-        replace(s, train=replace(s.train, batch_size=config.batch_size, lr=config.lr))
+        replace(s, train=replace(s.train, protocol="auto"))
         for s in settings_from_recipes(recipes, data)
     ]
     echo(f"[2/3] benchmark grid: {', '.join(config.models)} x augmentation off/on x {', '.join(config.precisions)} "

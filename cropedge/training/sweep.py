@@ -138,6 +138,7 @@ def run_sweep(
     verbose: int = 1,
     strategy: Any = None,
     warn: Callable[[str], None] | None = None,
+    prune: bool = True,
 ) -> SweepRecord:
     """Train every trial of ``grid`` into ``out_dir/trials/``, keep the best in ``out_dir/best/``.
 
@@ -149,6 +150,8 @@ def run_sweep(
         verbose: Passed to each trial's ``train_run`` (1: its budget and summary lines).
         strategy: A ``tf.distribute`` strategy shared by the trials.
         warn: Receives the trials' warnings.
+        prune: Strip the losing trials to their records once the sweep is finished (off: keep
+            every trial's model, to score them all on targets).
 
     Raises:
         CropEdgeError: The model has no learning rate or batch (forests), or the folder holds
@@ -168,7 +171,7 @@ def run_sweep(
     if previous is None and out.exists() and any(out.iterdir()):
         raise CropEdgeError(f"{out} exists and is not a sweep folder: choose another --out")
     if previous is not None and previous.status == "finished":
-        _keep_best(out, previous)
+        _keep_best(out, previous, prune)
         return previous
 
     budget, window, n_val = plan_run(config)
@@ -184,7 +187,7 @@ def run_sweep(
     best = max(rows, key=lambda t: (t.val_macro_f1, t.val_oa, -rows.index(t)))
     record = SweepRecord(**base, trials=tuple(rows), n_val=n_val, best=best.name, status="finished")
     write_json(out / SWEEP_JSON, record.to_dict())
-    _keep_best(out, record)
+    _keep_best(out, record, prune)
     return record
 
 
@@ -218,13 +221,13 @@ def _read(out: Path) -> SweepRecord | None:
     return SweepRecord.from_dict(data, str(path))
 
 
-def _keep_best(out: Path, record: SweepRecord) -> None:
+def _keep_best(out: Path, record: SweepRecord, prune: bool = True) -> None:
     """Move the winner to ``out/best`` and strip the other trials to their records (idempotent)."""
     trials = out / TRIALS_DIR
     winner = trials / str(record.best)
     if winner.is_dir() and not (out / BEST_DIR).exists():
         winner.rename(out / BEST_DIR)
-    for trial in record.trials:
+    for trial in record.trials if prune else ():
         folder = trials / trial.name
         if trial.name == record.best or not folder.is_dir():
             continue

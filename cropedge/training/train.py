@@ -568,7 +568,8 @@ def _csv(rows: list[dict]) -> str:
 class BestMacroF1(keras.callbacks.Callback):
     """Score the validation split after every epoch, keep the weights with the best macro-F1, stop early.
 
-    Adds ``val_oa``, ``val_macro_f1``, ``val_weighted_f1`` and ``lr`` to the epoch logs (so
+    Adds ``val_oa``, ``val_macro_f1``, ``val_weighted_f1``, ``lr`` and ``passes`` (epochs so far,
+    counted in passes over the data) to the epoch logs (so
     progress lines and later callbacks see them). The per-epoch history and the best epoch's
     weights and report are written to ``state_dir`` after every epoch, so a run restarted by
     ``BackupAndRestore`` carries on with the same best-so-far. With ``patience``, training
@@ -645,6 +646,7 @@ class BestMacroF1(keras.callbacks.Callback):
         row = {"epoch": done, **{k: float(v) for k, v in logs.items()}}
         # a restarted epoch replaces the row it had before the interruption
         self.history = [r for r in self.history if r["epoch"] < done] + [row]
+        logs["passes"] = done  # for later callbacks: epochs in passes over the data, whatever the round
         improved = report["macro_f1"] > self.best_score
         if improved:
             self.best_epoch, self.best_score, self.best_report = done, report["macro_f1"], report

@@ -166,3 +166,25 @@ def test_inside_tf_data_parallel_and_reproducible():
     aug = make_augmenter(AugmentConfig(), W, seed=1)
     ds = tf.data.Dataset.from_tensor_slices(x).batch(16).map(aug, num_parallel_calls=tf.data.AUTOTUNE)
     assert sum(int(b.shape[0]) for b in ds) == 64
+
+
+def test_circular_shift_of_the_whole_year_is_a_roll_and_clamping_is_not():
+    x, year = _year(), Window(1, 361)
+    for steps in (3, -7, 20):
+        shifted = time_shift_batch(x, tf.fill([6], 5.0 * steps), year, circular=True).numpy()
+        np.testing.assert_allclose(shifted, np.roll(x, -steps, axis=2), rtol=1e-6)
+    # clamped (the reference), a whole-year window cannot move: a shift only squeezes it
+    clamped = time_shift_batch(x, tf.fill([6], 15.0), year).numpy()
+    assert not np.allclose(clamped, np.roll(x, -3, axis=2))
+    # half steps interpolate across the year end: day 361 is followed by day 1
+    half = time_shift_batch(x, tf.fill([6], 2.5), year, circular=True).numpy()
+    np.testing.assert_allclose(half[..., -1], (x[..., -1] + x[..., 0]) / 2, rtol=1e-6)
+
+
+def test_circular_stretch_reads_across_the_year_end():
+    x, year = _year(), Window(1, 361)
+    # start 20 days early, end 20 days late: the 73 steps cover 405 days, from day 346 of the year before
+    out = resample_window(x, tf.fill([6], -20.0), tf.fill([6], 20.0), year, circular=True).numpy()
+    np.testing.assert_allclose(out[..., 0], x[..., -4], rtol=1e-6)
+    np.testing.assert_allclose(out[..., -1], x[..., 3], rtol=1e-6)  # step 72 + 4 = 76 = 3 of the next turn
+    assert np.isfinite(out).all() and out.shape == x.shape
