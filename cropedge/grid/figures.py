@@ -132,9 +132,11 @@ def _scatter_panel(
         ax.step(*zip(*front, strict=True), where="post", color="0.4", ls="--", lw=1)  # (x, y) pairs
     if front:
         ax.plot(*zip(*front, strict=True), ls="", marker="o", ms=15, markerfacecolor="none", color="0.4", mew=0.8)
+    _log_x(ax)
     if budget is not None:
         ax.axvline(budget, color="crimson", ls=":", lw=1.5)
-    _log_x(ax)
+        ax.annotate(f"budget {budget:g} ms", xy=(budget, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                    textcoords="offset points", ha="left", va="top", color="crimson", fontsize=9.5)
 
 
 def _log_x(ax: Axes) -> None:
