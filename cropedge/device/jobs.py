@@ -57,7 +57,9 @@ class Settings:
     def fingerprint(self, model_sha256: str) -> str:
         """What decides the maps' content: another value means another map."""
         keys = {"model": model_sha256, "confidence": self.confidence, "season_offset": self.season_offset,
-                "bands": self.bands, "dates": self.dates, "mask": self.mask}
+                "bands": self.bands, "dates": self.dates, "mask": self.mask,
+                # the per-field sums kept with a map are those of one vector file
+                "fields": [getattr(self.sink, "path", None), getattr(self.sink, "id_column", None)]}
         return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
