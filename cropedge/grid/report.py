@@ -506,10 +506,10 @@ def _ship_line(setting: str, v: dict | None, source: LatencySource, profile: Dev
     where = f"{source.describe()}, {source.kind}"
     if v is None:
         fastest = min((x for x in variants if x["setting"] == setting and x["deployable"] and x["latency_ms"]),
-                      key=lambda x: x["latency_ms"], default=None)
+                      key=lambda x: (x["latency_ms"], -(x["f1_mean"] or 0)), default=None)
         hint = (f"; the fastest is {_variant_name(fastest)} at {_ms(fastest['latency_ms'])} ms "
                 f"({fastest['latency_kind']})" if fastest else "")
-        return f"{_title(setting)}: no bundle passed every check within {limit} ({where}){hint}"
+        return f"{_title(setting)}: no bundle that passed every check fits within {limit} ({where}){hint}"
     weakest = weakest_target(v)
     weak = f", weakest on {weakest[0]} ({weakest[1]:.3f})" if weakest and len(v["targets"]) > 1 else ""
     return (f"{_title(setting)}: ship **{_variant_name(v)}**: macro-F1 {_pm(v['f1_mean'], v['f1_std'])} over "

@@ -130,7 +130,7 @@ def test_device_latency_round_trips_and_decides_what_to_ship(grid, device_json, 
     estimated = CliRunner().invoke(cli, ["report", str(grid), "--out", str(tmp_path / "est"), "--profile",
                                          str(profile)])
     assert estimated.exit_code == 0, estimated.output
-    assert "cross hemisphere: no bundle passed every check within" in estimated.output
+    assert "cross hemisphere: no bundle that passed every check fits within" in estimated.output
     assert "estimated" in estimated.output
 
     result = CliRunner().invoke(cli, ["report", str(grid), "--out", str(tmp_path / "dev"), "--profile", str(profile),
@@ -215,7 +215,7 @@ def test_ship_line_respects_the_budget(grid, tmp_path):
     tight = _tight_profile(tmp_path, 0.000001)  # no throughput: ranked by the grid machine, named as such
     result = build_report([grid], tmp_path / "report", profile=tight)
     line = result["ship"]["cross_hemisphere"]
-    assert "no bundle passed every check within 1e-06 ms (batch 16, 1 thread, grid machine)" in line
+    assert "no bundle that passed every check fits within 1e-06 ms (batch 16, 1 thread, grid machine)" in line
     rows = load_rows([grid])
     profile = DeviceProfile(threads=4, batch_size=20)
     assert grid_setting(rows, profile) == (16, 1)  # nearest measured batch, most threads within the profile's
