@@ -506,7 +506,23 @@ def predict_raster(
                 summary.seconds = time.perf_counter() - start
                 result = summary.to_dict()
                 describe(dst, model, confidence, tags(result) if tags is not None else {})
+            check_written(tmp, out)
     return result
+
+
+def check_written(tmp: Path, out: Path) -> None:
+    """Read a finished map back whole: GDAL only logs a write that failed at close (a full disk, ``ulimit -f``)."""
+    import rasterio
+
+    try:
+        with rasterio.open(tmp) as src:
+            for band in src.indexes:
+                src.checksum(band)
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise CropEdgeError(
+            f"cannot write {out}: the map was not written whole ({exc}); free some space (or raise the file-size "
+            "limit) and run the same command again"
+        ) from None
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

@@ -45,11 +45,13 @@ window = [121, 334]
 [targets.{target}]
 """
 # TensorFlow's C++ runtime logs a few lines on stderr before its logging is set up (whatever
-# TF_CPP_MIN_LOG_LEVEL says), and LiteRT announces its XNNPACK delegate; they are the native
-# libraries', not cropedge's, and are left out when counting cropedge's lines
+# TF_CPP_MIN_LOG_LEVEL says), the converter's quantizer prints its settings, LiteRT announces its
+# XNNPACK delegate, and GDAL's TIFF driver logs a write that failed when the file was closed
+# (``_tiffSeekProc: File too large.``); they are the native libraries', not cropedge's, and are
+# left out when counting cropedge's lines
 _NATIVE_LOG = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] "
-    r"|INFO: Created TensorFlow Lite XNNPACK delegate)"
+    r"|INFO: Created TensorFlow Lite XNNPACK delegate|fully_quantize: \d|_tiff\w+: )"
 )
 
 
