@@ -13,10 +13,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -75,10 +77,14 @@ def run_cli(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-def start_cli(*args: object) -> subprocess.Popen:
-    """Start ``cropedge`` without waiting (to interrupt it); output goes to files, not pipes."""
+def start_cli(*args: object, stderr: IO | int = subprocess.DEVNULL) -> subprocess.Popen:
+    """Start ``cropedge`` without waiting (to interrupt it); output goes to files, not pipes.
+
+    Ctrl-C reaches it as it would from a terminal (a child of a non-interactive shell may have
+    inherited SIGINT ignored)."""
     return subprocess.Popen(
-        [str(CROPEDGE), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env()
+        [str(CROPEDGE), *map(str, args)], stdout=subprocess.DEVNULL, stderr=stderr, env=cli_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -1,6 +1,8 @@
 """Interrupted work: ``train``, ``export``, ``predict`` and ``bench`` killed (SIGKILL) in the
 middle leave no partial output where a finished one is expected; ``train`` and ``bench`` then
-carry on to the result an uninterrupted run gives.
+carry on to the result an uninterrupted run gives. Stopped with Ctrl-C (SIGINT), ``train``,
+``export``, ``predict``, ``data import`` and ``bench`` print one line saying how to carry on,
+exit 130, and leave no temporary file.
 
 Each process is killed once it is demonstrably mid-work (a backup of a finished epoch, a first
 bundle, the temporary output file, a first grid cell) and must die by the signal, not finish.
@@ -13,6 +15,7 @@ import json
 import re
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cropedge.cli import INTERRUPTED_EXIT
 from cropedge.device.bundle import load_bundle
 from cropedge.errors import CropEdgeError
 from cropedge.training.run import Run
 
-from .conftest import EPOCHS, MODEL, assert_ok, assert_same_run, run_cli, start_cli, train_args
+from .conftest import EPOCHS, MODEL, assert_ok, assert_same_run, cropedge_lines, run_cli, start_cli, train_args
 
 pytestmark = pytest.mark.slow
 
@@ -34,24 +38,38 @@ BENCH = ("--precisions", "int8", "--batches", "256", "--threads", "1", "--warmup
 GRID_CELLS = 4  # (BEL, source) x (keras, int8)
 
 
+def stop_when(args: tuple, ready: Callable[[], bool], sig: int = signal.SIGKILL, timeout: float = 600) -> str:
+    """Run ``cropedge *args`` until ``ready()``, then send it ``sig``; fail if it ended by itself.
+
+    Returns what it wrote on stderr. SIGKILL must kill it; after SIGINT (Ctrl-C) it must exit 130.
+    """
+    with tempfile.TemporaryFile("w+") as err:
+        proc = start_cli(*args, stderr=err)
+        try:
+            deadline = time.monotonic() + timeout
+            while not ready():
+                assert proc.poll() is None, f"cropedge {args[0]} ended (exit {proc.returncode}) before it was stopped"
+                assert time.monotonic() < deadline, f"cropedge {args[0]} never got to the point to stop it"
+                try:
+                    proc.wait(timeout=0.005)  # poll the files again in 5 ms (or as soon as it ends)
+                except subprocess.TimeoutExpired:
+                    pass
+            proc.send_signal(sig)
+            proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        err.seek(0)
+        stderr = err.read()
+    expected = -signal.SIGKILL if sig == signal.SIGKILL else INTERRUPTED_EXIT
+    assert proc.returncode == expected, f"cropedge {args[0]}: exit {proc.returncode}, not {expected}\n{stderr}"
+    return stderr
+
+
 def kill_when(args: tuple, ready: Callable[[], bool], timeout: float = 600) -> None:
     """Run ``cropedge *args`` until ``ready()``, then SIGKILL it; fail if it ended by itself."""
-    proc = start_cli(*args)
-    try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert proc.poll() is None, f"cropedge {args[0]} ended (exit {proc.returncode}) before it could be killed"
-            assert time.monotonic() < deadline, f"cropedge {args[0]} never got to the point to kill it"
-            try:
-                proc.wait(timeout=0.005)  # poll the files again in 5 ms (or as soon as it ends)
-            except subprocess.TimeoutExpired:
-                pass
-        proc.kill()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, f"cropedge {args[0]} finished (exit {proc.returncode}) before the kill"
+    stop_when(args, ready, signal.SIGKILL, timeout)
 
 
 def epochs_backed_up(state: Path | None) -> int:
@@ -148,3 +166,72 @@ def test_killed_bench_keeps_whole_cells_and_resumes_to_the_same_result(
     validation = json.loads((trained_run / "run.json").read_text())["validation"]
     assert float(keras_source["oa"]) == pytest.approx(validation["oa"], abs=1e-12)
     assert float(keras_source["macro_f1"]) == pytest.approx(validation["macro_f1"], abs=1e-12)
+
+
+# --- Ctrl-C: one line saying how to carry on, exit 130, nothing half-written --------------------------------
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files or folders of unfinished writes (``.NAME.*.tmp*``) anywhere under ``folder``."""
+    return [p for p in folder.rglob(".*") if ".tmp" in p.name] if folder.exists() else []
+
+
+def interrupt_when(args: tuple, ready: Callable[[], bool], resume: str) -> None:
+    """Ctrl-C once ``ready()``: exit 130 and one ``cropedge: error:`` line that says ``resume``."""
+    stderr = stop_when(args, ready, signal.SIGINT)
+    lines = cropedge_lines(stderr)
+    assert len(lines) == 1 and lines[0].startswith("cropedge: error: interrupted"), stderr
+    assert resume in lines[0] and "Aborted" not in stderr and "Traceback" not in stderr, stderr
+
+
+def _pixels(tmp_path: Path, n: int = 60_000, regions: int = 1) -> Path:
+    rng = np.random.default_rng(0)
+    table = tmp_path / "pixels.npz"
+    np.savez(table, fea=rng.integers(100, 5000, (n, 10, 73), dtype=np.uint16), lbl=rng.integers(0, 7, n),
+             region=np.array([f"R{i % regions}" for i in range(n)]))
+    return table
+
+
+def test_ctrl_c_in_train_says_it_resumes(recipe: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    state = out / "backup" / "state.json"
+    interrupt_when((*train_args(recipe, out), "--quiet"), state.exists, "resume from the last finished epoch")
+    assert visible(out) <= {"config.json", "split.npz", "backup"} and leftovers(out) == []
+
+
+def test_ctrl_c_in_export_keeps_only_whole_bundles(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bundles"
+    first = out / f"{MODEL}-float32"
+    interrupt_when(("export", trained_run, "--float32", "--int8", "--out", out, "--quiet"), first.exists,
+                   "start over")
+    assert leftovers(out) == []
+    for name in visible(out):
+        load_bundle(out / name)
+
+
+def test_ctrl_c_in_predict_leaves_no_output(bundles: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "pred" / "labels.csv"
+    writing = lambda: out.parent.exists() and any(out.parent.glob(f".{out.name}.*"))  # noqa: E731
+    interrupt_when(("predict", bundles["int8"], _pixels(tmp_path), "--out", out, "--probabilities", "--quiet"),
+                   writing, "start over")
+    assert not out.exists() and visible(out.parent) == set() and leftovers(out.parent) == []
+
+
+def test_ctrl_c_in_data_import_leaves_whole_files_and_the_mark(tmp_path: Path) -> None:
+    out = tmp_path / "imported"
+    writing = lambda: (out / "INCOMPLETE").exists() and any(out.glob(".*.npz.*.tmp*"))  # noqa: E731
+    interrupt_when(("data", "import", _pixels(tmp_path, regions=4), "--out", out, "--quiet"), writing, "start over")
+    assert leftovers(out) == []
+    assert "INCOMPLETE" in visible(out)  # the folder says it is unfinished; readers refuse it
+    for name in visible(out) - {"INCOMPLETE"}:
+        with np.load(out / name) as z:
+            assert z["fea"].shape[1:] == (10, 73)
+
+
+def test_ctrl_c_in_bench_keeps_whole_cells(recipe: Path, trained_run: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "grid"
+    interrupt_when(("bench", "--recipe", recipe, "--out", grid, *BENCH), lambda: len(visible(grid / "cells")) > 0,
+                   "finished cells and runs are kept")
+    assert leftovers(grid) == [] and not (grid / "results.csv").exists()
+    for name in visible(grid / "cells"):
+        json.loads((grid / "cells" / name).read_text())
