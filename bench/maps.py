@@ -44,7 +44,7 @@ def workers(ctx: Context) -> dict:
     if not dask_available():
         raise Skip('dask.distributed is not installed (pip install "cropedge[cluster]")')
     name, run_dir, bundle = _cheapest(ctx)
-    size = 128 if ctx.quick else 768
+    size = 128 if ctx.quick else 512
     first = map_stack(ctx, size, run_dir, "workers")
     stacks = [first] + [first.with_name(f"workers-{size}-{i}.tif") for i in range(1, STACKS)]
     for s in stacks[1:]:
@@ -107,7 +107,7 @@ def fields(ctx: Context) -> dict:
     name = models[-1] if len(models) > 1 else models[0]  # the student when there is one: a model worth saving
     run_dir = fixtures.trained_run(ctx, name)
     bundle = fixtures.bundles(ctx, run_dir, ("int8",))["int8"]
-    size = 128 if ctx.quick else 1024
+    size = 128 if ctx.quick else 512
     stack = map_stack(ctx, size, run_dir, "fields")
     vector = ctx.work / "fields.gpkg"
     n_fields = _grid_fields(vector, stack, 16)
