@@ -22,9 +22,13 @@ def _names(value: str | None) -> list[str] | None:
 
 def _many(inputs: tuple[str, ...], out: Path, forced: bool) -> bool:
     """Whether this call makes maps of many stacks into a folder (rather than one output file)."""
+    from cropedge.device.predict import is_raster
+
+    item = inputs[0]
+    if not forced and len(inputs) == 1 and Path(item).is_file() and not is_raster(item):
+        return False  # one pixel table: one output file, whatever --out is
     if forced or len(inputs) > 1 or out.is_dir() or not out.suffix:
         return True
-    item = inputs[0]
     if item.startswith("@") or any(c in item for c in "*?["):
         return True
     path = Path(item)

@@ -265,7 +265,7 @@ CASES: dict[str, tuple[Case, str]] = {
                               "is a folder"),
     "predict/folder as bundle": (lambda c: _predict(c, c.folder("b"), c.table), "no model.tflite"),
     "predict/folder of no data": (lambda c: _predict(c, c.bundle, c.folder("t")), "no data files"),
-    "predict/folder as --out": (lambda c: _predict(c, c.bundle, c.table, out=c.folder("o.csv")), "is a directory"),
+    "predict/folder as --out": (lambda c: _predict(c, c.bundle, c.table, out=c.folder("o.csv")), "is a folder"),
     "eval/folder as --out": (lambda c: (["eval", c.run, "--target", "BEL", "--out", c.folder("e.json")], []),
                              "is a directory"),
     "bench/folder as recipe": (lambda c: _bench(c, recipe=c.folder("r.toml")), "is a directory"),
