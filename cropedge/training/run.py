@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -303,16 +304,29 @@ class Run:
 
     def split(self) -> dict[str, np.ndarray]:
         """The train / validation indices into ``source_data()``, from ``split.npz``."""
-        with np.load(self.path / SPLIT_NPZ) as z:
-            return {"train_idx": z["train_idx"], "val_idx": z["val_idx"]}
+        path = self.path / SPLIT_NPZ
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                split = {k: np.asarray(z[k]) for k in ("train_idx", "val_idx")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise CropEdgeError(f"{path} is missing or damaged ({type(exc).__name__}): train the run again") from None
+        if any(v.ndim != 1 or v.dtype.kind not in "iu" for v in split.values()):
+            raise CropEdgeError(f"{path} does not hold sample indices: train the run again")
+        return split
 
     def train_data(self) -> Dataset:
         """The training part of the source data."""
-        return self.source_data().subset(self.split()["train_idx"])
+        return self._part("train_idx")
 
     def val_data(self) -> Dataset:
         """The validation part of the source data."""
-        return self.source_data().subset(self.split()["val_idx"])
+        return self._part("val_idx")
+
+    def _part(self, name: str) -> Dataset:
+        source, idx = self.source_data(), self.split()[name]
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(source)):
+            raise CropEdgeError(f"{self.path / SPLIT_NPZ} does not match the source data: train the run again")
+        return source.subset(idx)
 
     def check_dataset(self, dataset: Dataset) -> None:
         """Raise ``CropEdgeError`` when ``dataset`` cannot feed this model (bands, time grid)."""
