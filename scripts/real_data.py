@@ -49,7 +49,7 @@ MODELS = {  # label -> TrainConfig settings
     "cropnet": {"model": "cropnet"},
     "cropnet-xs": {"model": "cropnet-xs"},
     "tempcnn": {"model": "tempcnn"},
-    "cropnet, reference protocol": {"model": "cropnet", "protocol": "reference"},
+    "cropnet-reference": {"model": "cropnet", "protocol": "reference"},
     "randomforest": {"model": "randomforest"},
 }
 

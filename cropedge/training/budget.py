@@ -5,7 +5,7 @@ Two protocols decide what a run does with the settings it is not given:
 * ``auto`` (the default) sizes the budget to the training set: a batch near the square root of
   the number of training samples (16 to 256), Adam with a linear warm-up then cosine decay, at
   least ``STEP_FLOOR`` optimizer steps and ``MIN_EPOCHS`` passes over the data, early stopping
-  when the validation macro-F1 has not improved for a quarter of the planned epochs, and the
+  when the validation macro-F1 has not improved for half of the planned epochs, and the
   window the data cover (the whole year on the 73-step grid). How the rule was measured:
   docs/training.md.
 * ``reference`` keeps the CropNet paper's settings: Adam lr 1e-4 constant, batch 256, 50
@@ -36,11 +36,11 @@ REFERENCE_WINDOW = (121, 334)
 
 # the data-sized rule (docs/training.md, "How the budget was chosen")
 BATCH_MIN, BATCH_MAX = 16, 256
-LR = 1e-3  # Adam peak learning rate after warm-up
+LR = 3e-3  # Adam peak learning rate after warm-up
 STEP_FLOOR = 2000  # optimizer steps a run gets at least, however small its training set
 MIN_EPOCHS = 30  # passes over the data a run gets at least, however large its training set
 WARMUP_SHARE = 0.05  # of the planned steps
-PATIENCE_SHARE = 0.25  # of the planned epochs without a better validation macro-F1
+PATIENCE_SHARE = 0.5  # of the planned epochs without a better validation macro-F1
 PATIENCE_MIN = 10  # epochs
 CHECK_STEPS = 100  # optimizer steps at least between two validations (small sets: several epochs)
 
