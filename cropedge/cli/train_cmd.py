@@ -50,7 +50,7 @@ def season_option(help_text: str) -> Callable[[Callable], Callable]:
 @click.option("--seed", type=Seed(), help="One seed: a single run folder [0].")
 @click.option("--seeds", type=SeedList(), help="Several seeds, e.g. 0,1,2: OUT/seed-K/ plus OUT/summary.json.")
 @click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [from the training set size].")
-@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Adam peak lr [1e-3, reference 1e-4].")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Adam peak lr [3e-3, reference 1e-4].")
 @click.option(
     "--val-fraction",
     type=FiniteFloat(0, 1, min_open=True, max_open=True),
@@ -67,7 +67,7 @@ def season_option(help_text: str) -> Callable[[Callable], Callable]:
 @click.option(
     "--patience",
     type=click.IntRange(min=0),
-    help="Stop after N epochs without a better validation macro-F1; 0: never [a quarter of the epochs].",
+    help="Stop after N epochs without a better validation macro-F1; 0: never [half of the epochs].",
 )
 @click.option(
     "--window", callback=lambda ctx, param, value: _window(value), metavar="START,END",
