@@ -189,7 +189,8 @@ class _Fixtures:
         return value["int8"] if name == "bundle" else value
 
 
-@pytest.mark.parametrize("writer", list(WRITERS))
+@pytest.mark.parametrize("writer", [pytest.param(w, marks=pytest.mark.slow) if w in ("train", "export") else w
+                                    for w in WRITERS])  # (the two that start TensorFlow in a process of their own)
 def test_file_size_limit_in_every_writer(request: pytest.FixtureRequest, tmp_path: Path, writer: str) -> None:
     """EFBIG half-way through a write: one line, exit 2, no output, no temporary file left."""
     args, folder, outputs, limit = WRITERS[writer](_Fixtures(request, tmp_path))
