@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+from cropedge.backend import keras
 from cropedge.cli import cli
 from cropedge.data.synthetic import synthesize
 from cropedge.training import budget as rule
@@ -17,7 +18,7 @@ from cropedge.training.budget import plan_budget
 from cropedge.training.recipe import TrainConfig
 from cropedge.training.run import Run
 from cropedge.training.sweep import KEEP
-from cropedge.training.train import plan_run
+from cropedge.training.train import plan_run, train_run
 
 # a model that trains 2 000 steps in seconds; no dropout, so that a resumed run repeats exactly
 RECIPE = """data = "{data}"
@@ -193,3 +194,28 @@ def test_cli_window_and_seed_range(data_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "s.toml").write_text(f'data = "{data_dir}"\nsources = ["FRA"]\nseeds = [{2**32}]\n')
     seeds = train("--config", tmp_path / "s.toml", "--out", tmp_path / "r")
     assert seeds.exit_code == 2 and "within 0..4294967295" in seeds.stderr
+
+
+class _KillAt(keras.callbacks.Callback):
+    """Simulates a killed process at the end of Keras epoch ``n`` (a round of several passes)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch + 1 == self.n:
+            raise KeyboardInterrupt("killed")
+
+
+def test_a_killed_run_validated_every_few_epochs_resumes_to_the_same_run(runs: dict, tmp_path: Path) -> None:
+    reference = runs["defaults"][0]
+    config = TrainConfig.from_dict(json.loads((reference / "config.json").read_text()))
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, out, verbose=0, callbacks=[_KillAt(3)])
+    train_run(config, out, verbose=0)
+    ours, theirs = history(out), history(reference)
+    assert [r["epoch"] for r in ours] == [r["epoch"] for r in theirs]  # every check_every epochs, none lost
+    np.testing.assert_allclose([float(r["loss"]) for r in ours], [float(r["loss"]) for r in theirs], rtol=1e-6)
+    assert Run(out).record.best_epoch == Run(reference).record.best_epoch
