@@ -14,11 +14,11 @@ from cropedge.cli.options import POSITIVE_INT, FiniteFloat, Seed, quiet_option
 @click.option("--model", required=True, help="Student model name (tcn, tcn-s, tcn-dense, cropnet-xs, ...).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
 @click.option(
-    "--alpha", type=FiniteFloat(0, 1), default=0.7, show_default=True,
+    "--alpha", type=FiniteFloat(0, 1), default=0.5, show_default=True,
     help="Weight of the teacher's soft predictions; 1 - alpha weighs the labels.",
 )
 @click.option(
-    "--temperature", type=FiniteFloat(min=0, min_open=True), default=4.0, show_default=True,
+    "--temperature", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
     help="Softmax temperature of the soft term (higher: softer targets).",
 )
 @click.option("--qat", is_flag=True, help="Train the student quantization-aware (TFMOT) from the first step.")

@@ -84,9 +84,10 @@ class DistillSettings(Record):
     VERSION_KEY: ClassVar[str | None] = None
     WHAT: ClassVar[str] = "distillation settings"
     FIX: ClassVar[str] = "correct the distillation settings"
+    FIX: ClassVar[str] = "correct the distillation settings"
 
-    alpha: float = 0.7
-    temperature: float = 4.0
+    alpha: float = 0.5
+    temperature: float = 2.0
     qat: bool = False
 
     def __post_init__(self) -> None:
