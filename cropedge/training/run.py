@@ -84,7 +84,6 @@ class DistillSettings(Record):
     VERSION_KEY: ClassVar[str | None] = None
     WHAT: ClassVar[str] = "distillation settings"
     FIX: ClassVar[str] = "correct the distillation settings"
-    FIX: ClassVar[str] = "correct the distillation settings"
 
     alpha: float = 0.5
     temperature: float = 2.0
