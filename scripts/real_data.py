@@ -142,7 +142,35 @@ def main() -> None:
             if key not in results:
                 results[key] = sweep(args.data_dir, args.out, name)
                 write_json(args.json, results)
-    print(json.dumps(results, indent=1)[:4000])
+    print(table(results))
+
+
+def table(results: dict) -> str:
+    """Markdown: per set, OA / macro-F1 of every model in-domain and on the other tile group, int8 vs float32."""
+    seeds = sorted({int(k.split(" | ")[2]) for k in results if "sweep" not in k})
+    lines = ["| set | scored on | n | " + " | ".join(MODELS) + " | CropNet int8 (float32) |",
+             "|---|---|---|" + "---|" * (len(MODELS) + 1)]
+    for name, (_, _, target_tiles) in SETS.items():
+        for where in ("validation", *target_tiles):
+            cells, n = [], ""
+            for model in MODELS:
+                runs = [results.get(f"{name} | {model} | {s}") for s in seeds]
+                runs = [r[where] for r in runs if r is not None]
+                n = n or (runs[0]["n"] if runs else "")
+                cells.append(_cell(runs))
+            bundles = [results[k]["bundles"] for k in (f"{name} | cropnet | {s}" for s in seeds) if k in results]
+            int8 = _cell([b["int8"][where] for b in bundles])
+            float32 = _cell([b["float32"][where] for b in bundles])
+            lines.append(f"| {name} | {where} | {n} | " + " | ".join(cells) + f" | {int8} ({float32}) |")
+    return "\n".join(lines)
+
+
+def _cell(runs: list[dict]) -> str:
+    """``OA / macro-F1``, means over seeds."""
+    if not runs:
+        return ""
+    oa, f1 = (sum(r[k] for r in runs) / len(runs) for k in ("oa", "macro_f1"))
+    return f"{oa:.3f} / {f1:.3f}"
 
 
 if __name__ == "__main__":
