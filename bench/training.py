@@ -58,10 +58,10 @@ def _train_parts(n: int, seed: int = 0) -> _Parts:
 
 def _pipeline(parts: _Parts, batch_size: int) -> tf.data.Dataset:
     """Cropedge's real training input pipeline (shuffle, batch, augment, normalise, prefetch)."""
-    from cropedge.training.train import TrainConfig, _train_dataset
+    from cropedge.training.train import TrainConfig, _train_dataset, augment_config
 
     config = TrainConfig(data="-", sources=("bench",), batch_size=batch_size)
-    return _train_dataset(config, parts)
+    return _train_dataset(config, parts, batch_size, augment_config(config))
 
 
 def _samples_per_s(ds: tf.data.Dataset, batch_size: int, warmup: int, steps: int) -> float:

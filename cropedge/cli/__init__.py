@@ -76,7 +76,7 @@ def _fail(ctx: click.Context, message: str) -> None:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="cropedge")
+@click.version_option(__version__, "-V", "--version", prog_name="cropedge")
 def cli() -> None:
     """Crop-type classification of Sentinel-2 pixel time series, from training to the field."""
 
@@ -87,7 +87,16 @@ def _register() -> None:
 
     for module in (data_cmd, train_cmd, distill_cmd, export_cmd, predict_cmd, bench_cmd, demo_cmd):
         for command in module.COMMANDS:
+            _keep_examples(command)
             cli.add_command(command)
+
+
+def _keep_examples(command: click.Command) -> None:
+    r"""Make the ``\b`` lines of raw docstrings click's no-rewrap marker (the backspace character)."""
+    if command.help:
+        command.help = command.help.replace("\\b\n", "\b\n")
+    for sub in getattr(command, "commands", {}).values():
+        _keep_examples(sub)
 
 
 _register()

@@ -8,9 +8,18 @@ from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, FiniteFloat, emit, json_option, quiet_option
+from cropedge.cli.options import (
+    POSITIVE_INT,
+    FiniteFloat,
+    SeedList,
+    console_options,
+    emit,
+    json_option,
+    option,
+    out_option,
+    recipe_option,
+)
 
-RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
 # exit status when an ok row misses --min-oa: 1 like a failed test (2 is for usage errors)
 BELOW_FLOOR_EXIT = 1
 
@@ -42,6 +51,11 @@ class IntList(click.ParamType):
             self.fail(f"{value!r} must list integers >= 1", param, ctx)
         return items
 
+    @staticmethod
+    def show(items: tuple[int, ...]) -> str:
+        """``(1, 0)`` -> ``1,all``: how the list is typed."""
+        return ",".join("all" if i == 0 else str(i) for i in items)
+
 
 def comma_list(text: str | None) -> tuple[str, ...] | None:
     """``"a, b"`` -> ("a", "b"); None or empty -> None (use the default)."""
@@ -49,40 +63,64 @@ def comma_list(text: str | None) -> tuple[str, ...] | None:
     return names or None
 
 
+def _latency_default(name: str) -> Any:
+    """``LatencyOptions``' default of ``name`` (how bundles are timed)."""
+    from cropedge.cli.options import field_default
+    from cropedge.grid.bench import LatencyOptions
+
+    return field_default(LatencyOptions, name)
+
+
+def _default_profile_name() -> str:
+    from cropedge.device.profile import DEFAULT_PROFILE
+
+    return DEFAULT_PROFILE
+
+
+def _default_precisions() -> str:
+    from cropedge.grid.bench import DEFAULT_PRECISIONS
+
+    return ",".join(DEFAULT_PRECISIONS)
+
+
 @click.command("bench")
-@click.option("--recipe", "recipes", multiple=True, required=True, type=RECIPE,
-              help="Transfer setting (training/*.toml); repeat for several. Settings with the same source share runs.")
-@click.option("--data", type=click.Path(exists=True, path_type=Path),
-              help="Data folder (CropGlobe .npz per region) replacing the recipes' data path.")
-@click.option("--out", "grid", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Grid folder; a second call resumes it and skips finished cells.")
-@click.option("--models", help="Comma-separated model names [the recipes' models].")
-@click.option("--precisions", default="float32,float16,int8,int8-qat", show_default=True,
-              help="Comma-separated export precisions (a 'keras' float row is always added).")
-@click.option("--seeds", type=POSITIVE_INT, help="Number of seeds, 0..N-1 [the recipes' seed lists].")
-@click.option("--epochs", type=POSITIVE_INT, help="Training epochs, overriding the recipes.")
-@click.option("--augment", type=click.Choice(["on", "off", "both"]), default="on", show_default=True,
-              help="Train with augmentation, without, or both (the report then compares them).")
-@click.option("--profile", "export_profile", help="Export profile (export/*.toml or a name): calibration, QAT "
-              "epochs, self-check threshold [generic CPU].")
-@click.option("--batches", type=IntList(), default="1,256", show_default=True, help="Batch sizes timed.")
-@click.option("--threads", type=IntList(allow_all=True), default="1,all", show_default=True,
-              help="Interpreter thread counts timed ('all' = every available core).")
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed calls first.")
-@click.option("--runs", type=POSITIVE_INT, default=20, show_default=True, help="Timed calls (at most).")
-@click.option("--min-oa", type=FiniteFloat(0, 1),
-              help=f"Exit {BELOW_FLOOR_EXIT} when an ok row's OA is below this.")
-@click.option("--shard", help="K/N: run only the K-th of N shares of the jobs (merge with 'cropedge report').")
-@click.option("--retry-failed", is_flag=True, help="Run failed cells again instead of keeping their rows.")
-@quiet_option
+@recipe_option(name="recipes", multiple=True, required=True,
+               help="Transfer setting (training/*.toml); repeat for several. Settings with the same source share runs.")
+@option("--data", type=click.Path(exists=True, path_type=Path),
+        help="Data folder (CropGlobe .npz per region) replacing the recipes' data path.")
+@out_option("Grid folder; a second call resumes it and skips finished cells.", name="grid", required=True,
+            type=click.Path(file_okay=False, path_type=Path))
+@option("--models", help="Comma-separated model names.", shown=lambda: "the recipes' models")
+@option("--precisions", default=_default_precisions,
+        help="Comma-separated export precisions (a 'keras' float row is always added).")
+@option("--seeds", type=SeedList(), help="Seeds, e.g. 0,1,2: one training run per seed.",
+        shown=lambda: "the recipes' seed lists")
+@option("--epochs", type=POSITIVE_INT, help="Training epochs, overriding the recipes.",
+        shown=lambda: "the recipes', else sized to the training set")
+@option("--augment", type=click.Choice(["on", "off", "both"]), default="on", show_default=True,
+        help="Train with augmentation, without, or both (the report then compares them).")
+@option("--profile", "export_profile", help="Device profile (export/*.toml or a name): calibration, QAT "
+        "epochs, self-check threshold.", shown=_default_profile_name)
+@option("--batch-size", "batches", aliases=("--batches",), type=IntList(), default=lambda: _latency_default("batches"),
+        help="Batch sizes timed (pixels per interpreter call).")
+@option("--threads", type=IntList(allow_all=True), default=lambda: _latency_default("threads"),
+        shown=lambda: IntList.show(_latency_default("threads")),
+        help="Interpreter thread counts timed ('all' = every available core).")
+@option("--warmup", type=click.IntRange(min=0), default=lambda: _latency_default("warmup"), help="Untimed calls first.")
+@option("--runs", type=POSITIVE_INT, default=lambda: _latency_default("runs"), help="Timed calls (at most).")
+@option("--min-oa", type=FiniteFloat(0, 1),
+        help=f"Exit {BELOW_FLOOR_EXIT} when an ok row's OA is below this.")
+@option("--shard", help="K/N: run only the K-th of N shares of the jobs (merge with 'cropedge report').")
+@option("--retry-failed", is_flag=True, help="Run failed cells again instead of keeping their rows.")
 @json_option
+@console_options
 def bench(
     recipes: tuple[Path, ...],
     data: Path | None,
     grid: Path,
     models: str | None,
     precisions: str,
-    seeds: int | None,
+    seeds: list[int] | None,
     epochs: int | None,
     augment: str,
     export_profile: str | None,
@@ -93,8 +131,8 @@ def bench(
     min_oa: float | None,
     shard: str | None,
     retry_failed: bool,
-    quiet: bool,
     as_json: bool,
+    quiet: bool,
 ) -> None:
     """Train, export, time and score every model x precision x seed on every target of the recipes.
 
@@ -103,6 +141,7 @@ def bench(
     check failed, ❌ failed), not a crash. See docs/bench.md.
     """
     from cropedge.atomic import check_output
+    from cropedge.device.profile import default_profile
     from cropedge.grid.bench import LatencyOptions, parse_shard, run_grid, settings_from_recipes
     from cropedge.grid.report import grid_table
     from cropedge.grid.rows import below_floor
@@ -110,11 +149,11 @@ def bench(
     settings = settings_from_recipes(recipes, data)
     check_output(grid, inputs=[*recipes, *_files(*{s.train.data for s in settings}, export_profile)], kind="folder")
     model_list = comma_list(models) or tuple(dict.fromkeys(s.train.model for s in settings))
-    seed_list = list(range(seeds)) if seeds else sorted({seed for s in settings for seed in s.seeds})
+    seed_list = seeds or sorted({seed for s in settings for seed in s.seeds})
     summary = run_grid(
         settings, grid, model_list, comma_list(precisions) or (), seed_list,
         augment={"on": (True,), "off": (False,), "both": (False, True)}[augment],
-        epochs=epochs, export_profile=export_profile,
+        epochs=epochs, export_profile=export_profile if export_profile is not None else default_profile(),
         latency=LatencyOptions(batches=batches, threads=threads, warmup=warmup, runs=runs),
         shard_of=parse_shard(shard), retry_failed=retry_failed, progress=not (quiet or as_json),
     )
@@ -135,15 +174,16 @@ def bench(
 
 @click.command("report")
 @click.argument("grids", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report folder [GRID/report].")
-@click.option("--profile", help="Device profile with the latency budget (export/*.toml or a name) [pi4].")
-@click.option("--device-latency", "device_latency", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="'python -m firmware_bench --json' file from the device: rank by latency measured there "
-              "(bundles matched by sha256). Repeat for several files or devices.")
-@quiet_option
+@out_option("Report folder.", type=click.Path(file_okay=False, path_type=Path), shown=lambda: "GRID/report")
+@option("--profile", help="Device profile with the latency budget (export/*.toml or a name).",
+        shown=_default_profile_name)
+@option("--device-latency", "device_latency", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+        help="'python -m firmware_bench --json' file from the device: rank by latency measured there "
+        "(bundles matched by sha256). Repeat for several files or devices.")
 @json_option
+@console_options
 def report(grids: tuple[Path, ...], out: Path | None, profile: str | None, device_latency: tuple[Path, ...],
-           quiet: bool, as_json: bool) -> None:
+           as_json: bool, quiet: bool) -> None:
     """Build report.html (self-contained), report.md and PNG figures from one or more grid folders.
 
     Pass every shard's folder to merge them. The report says what to ship per transfer

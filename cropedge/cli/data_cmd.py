@@ -7,7 +7,26 @@ from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, Seed, emit, json_option, quiet_option, reader_kwargs, reader_options
+from cropedge.cli.options import (
+    POSITIVE_INT,
+    Seed,
+    console_options,
+    emit,
+    json_option,
+    option,
+    out_option,
+    reader_kwargs,
+    reader_options,
+)
+
+
+def _synth_default(name: str) -> Any:
+    """``synthesize``'s default of ``name``."""
+    import inspect
+
+    from cropedge.data.synthetic import synthesize
+
+    return inspect.signature(synthesize).parameters[name].default
 
 
 @click.group("data")
@@ -16,22 +35,21 @@ def data() -> None:
 
 
 @data.command("synth")
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the .npz files (one per region).",
-)  # fmt: skip
-@click.option("--samples-per-class", type=POSITIVE_INT, help="Samples of each class in each region.")
-@click.option("--seed", type=Seed(), default=0, show_default=True, help="Random seed; the same seed, the same files.")
+@out_option("Folder for the .npz files (one per region).", name="out_dir", required=True,
+            type=click.Path(file_okay=False, path_type=Path))
+@option("--samples-per-class", type=POSITIVE_INT, default=lambda: _synth_default("samples_per_class"),
+        help="Samples of each class in each region.")
+@option("--seed", type=Seed(), default=lambda: _synth_default("seed"),
+        help="Random seed; the same seed, the same files.")
 @json_option
-@quiet_option
-def synth(out_dir: Path, samples_per_class: int | None, seed: int, as_json: bool, quiet: bool) -> None:
+@console_options
+def synth(out_dir: Path, samples_per_class: int, seed: int, as_json: bool, quiet: bool) -> None:
     """Write the synthetic CropGlobe-like regions (ARG AUS BEL CHN FRA GBR NLD USA) as .npz files."""
     from cropedge.atomic import check_output
     from cropedge.data.synthetic import synthesize
 
     check_output(out_dir, kind="folder")
-    kwargs = {} if samples_per_class is None else {"samples_per_class": samples_per_class}
-    paths = [Path(p) for p in synthesize(out_dir, seed=seed, **kwargs)]
+    paths = [Path(p) for p in synthesize(out_dir, samples_per_class=samples_per_class, seed=seed)]
     text = f"wrote {len(paths)} files to {out_dir}: {' '.join(p.name for p in paths)}"
     emit({"files": [str(p) for p in paths]}, as_json, quiet, text)
 
@@ -40,23 +58,25 @@ def synth(out_dir: Path, samples_per_class: int | None, seed: int, as_json: bool
 @click.argument("path", type=click.Path(path_type=Path))
 @reader_options()
 @json_option
-def info(path: Path, as_json: bool, **opts: Any) -> None:
-    """Describe a data file or folder: samples, classes, bands, time steps, regions, values filled."""
+@console_options
+def info(path: Path, as_json: bool, quiet: bool, **opts: Any) -> None:
+    """Describe a data file or folder: samples, classes, bands, time steps, regions, values filled.
+
+    With --quiet it prints nothing: the exit status says whether the file reads.
+    """
     from cropedge.data import format_summary, load_dataset, summarize
 
     summary = summarize(load_dataset(path, **reader_kwargs(opts)))
-    emit(summary, as_json, False, format_summary(summary))
+    emit(summary, as_json, quiet, format_summary(summary))
 
 
 @data.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(path_type=Path),
-    help="Folder for the .npz files (one per region).",
-)  # fmt: skip
+@out_option("Folder for the .npz files (one per region).", name="out_dir", required=True,
+            type=click.Path(path_type=Path))
 @reader_options()
 @json_option
-@quiet_option
+@console_options
 def import_(file: Path, out_dir: Path, as_json: bool, quiet: bool, **opts: Any) -> None:
     """Convert a data file (.npz, .h5, .csv, .parquet) to CropGlobe .npz, one file per region."""
     from cropedge.atomic import check_output

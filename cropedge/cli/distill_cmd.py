@@ -6,31 +6,41 @@ from pathlib import Path
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, FiniteFloat, Seed, quiet_option
+from cropedge.cli.options import POSITIVE_INT, FiniteFloat, Seed, console_options, field_default, option, out_option
+from cropedge.cli.train_cmd import budget_shown
+
+
+def _settings_default(name: str) -> float:
+    from cropedge.training.run import DistillSettings
+
+    return field_default(DistillSettings, name)
 
 
 @click.command("distill")
 @click.argument("teacher", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", required=True, help="Student model name (tcn, tcn-s, tcn-dense, cropnet-xs, ...).")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
-@click.option(
-    "--alpha", type=FiniteFloat(0, 1), default=0.5, show_default=True,
+@option("--model", required=True, help="Student model name (tcn, tcn-s, tcn-dense, cropnet-xs, ...).")
+@out_option("Run folder to write.", required=True, type=click.Path(file_okay=False, path_type=Path))
+@option(
+    "--alpha", type=FiniteFloat(0, 1), default=lambda: _settings_default("alpha"),
     help="Weight of the teacher's soft predictions; 1 - alpha weighs the labels.",
 )
-@click.option(
-    "--temperature", type=FiniteFloat(min=0, min_open=True), default=2.0, show_default=True,
+@option(
+    "--temperature", type=FiniteFloat(min=0, min_open=True), default=lambda: _settings_default("temperature"),
     help="Softmax temperature of the soft term (higher: softer targets).",
 )
-@click.option("--qat", is_flag=True, help="Train the student quantization-aware (TFMOT) from the first step.")
-@click.option("--seed", type=Seed(), help="Student seed for initialisation and shuffling [the teacher's].")
-@click.option("--epochs", type=POSITIVE_INT, help="Most training epochs [from the training set size].")
-@click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [from the training set size].")
-@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Adam peak learning rate [the protocol's].")
-@click.option(
+@option("--qat", is_flag=True, help="Train the student quantization-aware (TFMOT) from the first step.")
+@option("--seed", type=Seed(), help="Student seed for initialisation and shuffling.", shown=lambda: "the teacher's")
+@option("--epochs", type=POSITIVE_INT, help="Most training epochs.", shown=budget_shown("epochs", reference=False))
+@option("--batch-size", type=POSITIVE_INT, aliases=("--batch",), help="Global batch size.",
+        shown=budget_shown("batch_size", reference=False))
+@option("--lr", type=FiniteFloat(min=0, min_open=True), help="Adam peak learning rate.",
+        shown=budget_shown("lr", reference=False))
+@option(
     "--patience", type=click.IntRange(min=0),
-    help="Stop after N epochs without a better validation macro-F1; 0: never [a quarter of the epochs].",
+    help="Stop after N epochs without a better validation macro-F1; 0: never.",
+    shown=budget_shown("patience", reference=False),
 )
-@quiet_option
+@console_options
 def distill(
     teacher: Path,
     model: str,
@@ -89,8 +99,8 @@ def distill(
         from cropedge.training.run import SUMMARY_JSON, summarise_validation
 
         write_json(out / SUMMARY_JSON, summarise_validation(dirs))
-    if not quiet:
-        click.echo(f"student written to {out}")
+        if not quiet:  # each student's own last line said where it is and what it scored
+            click.echo(f"{out}: {len(dirs)} students, one per teacher seed; {out / SUMMARY_JSON}")
 
 
 COMMANDS = [distill]

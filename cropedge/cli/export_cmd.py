@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, emit, json_option, quiet_option
+from cropedge.cli.options import POSITIVE_INT, console_options, emit, json_option, option, out_option
+from cropedge.console import duration
 from cropedge.export.exporter import PRECISIONS
 
 
 def _precision_flags(func: Callable[..., Any]) -> Callable[..., Any]:
     # one flag per row of the precision table, so the table and the CLI cannot drift apart
     for p in reversed(PRECISIONS):
-        func = click.option(p.flag, _param(p.name), is_flag=True, help=p.description)(func)
+        func = option(p.flag, _param(p.name), is_flag=True, help=p.description)(func)
     return func
 
 
@@ -26,18 +28,18 @@ def _param(name: str) -> str:
 @click.command("export")
 @click.argument("run", type=click.Path(path_type=Path))
 @_precision_flags
-@click.option("--c-array", is_flag=True, help="Also write model_data.cc/.h (TFLite Micro) into the int8 bundles.")
-@click.option(
-    "--profile",
-    metavar="TOML",
-    help="Device profile (export/pi4.toml, pi5, mcu, x86): default precisions, threads, budgets, check threshold.",
-)
-@click.option("--rep-samples", type=POSITIVE_INT, help="Training samples calibrating int8 [profile, 300].")
-@click.option("--qat-epochs", type=POSITIVE_INT, help="Quantization-aware fine-tuning epochs for --qat [profile, 2].")
-@click.option("--strict", is_flag=True, help="Exit 2 (and skip the bundle) when a self-check fails.")
-@click.option("--out", type=click.Path(path_type=Path), help="Bundle folder [RUN/bundles].")
+@option("--c-array", is_flag=True, help="Also write model_data.cc/.h (TFLite Micro) into the int8 bundles.")
+@option("--profile", metavar="TOML", help=lambda: "Device profile (export/*.toml or a name: "
+        f"{', '.join(_profile_names())}): default precisions, calibration, QAT epochs, check threshold.",
+        shown=lambda: _generic().description)
+@option("--rep-samples", type=POSITIVE_INT, help="Training samples calibrating int8.",
+        shown=lambda: f"the profile's; {_generic().rep_samples} without one")
+@option("--qat-epochs", type=POSITIVE_INT, help="Quantization-aware fine-tuning epochs for --qat.",
+        shown=lambda: f"the profile's; {_generic().qat_epochs} without one")
+@option("--strict", is_flag=True, help="Exit 2 (and skip the bundle) when a self-check fails.")
+@out_option("Bundle folder.", type=click.Path(path_type=Path), shown=lambda: "RUN/bundles")
 @json_option
-@quiet_option
+@console_options
 def export_cmd(
     run: Path,
     c_array: bool,
@@ -61,6 +63,7 @@ def export_cmd(
       cropedge export runs/fra --int8 --float32
       cropedge export runs/fra --profile export/mcu.toml --strict
     """
+    started = time.perf_counter()
     from cropedge.export.exporter import export_run
 
     _check_out(run, out, profile, [p for p in PRECISIONS if flags[_param(p.name)]] or list(PRECISIONS))
@@ -88,7 +91,25 @@ def export_cmd(
     )
     written = [r for r in results if r["path"]]
     where = Path(written[0]["path"]).parent if written else out
-    emit(results, as_json, quiet, f"{len(written)} bundle(s) in {where}")
+    text = f"{len(written)} bundle(s) in {where} in {duration(time.perf_counter() - started)}"
+    if written:
+        first = next((r for r in written if r["precision"].startswith("int8")), written[0])["path"]
+        text += (f"\nnext: cropedge predict {first} PIXELS.csv -o labels.csv; on the device: "
+                 f"python -m firmware_bench {' '.join(r['path'] for r in written)}")
+    emit(results, as_json, quiet, text)
+
+
+def _generic() -> Any:
+    """The profile used without --profile (a generic CPU)."""
+    from cropedge.device.profile import DeviceProfile
+
+    return DeviceProfile()
+
+
+def _profile_names() -> list[str]:
+    from cropedge.device.profile import PROFILE_DIR
+
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 
 
 def _check_out(run: Path, out: Path | None, profile: str | None, rows: list) -> None:

@@ -13,7 +13,27 @@ from typing import Any
 
 import click
 
-from cropedge.cli.options import POSITIVE_INT, quiet_option, reader_kwargs, reader_options
+from cropedge.cli.options import (
+    POSITIVE_INT,
+    console_options,
+    json_option,
+    option,
+    out_option,
+    reader_kwargs,
+    reader_options,
+)
+
+
+def _id_columns() -> tuple[str, ...]:
+    from cropedge.maps.fields import ID_COLUMNS
+
+    return ID_COLUMNS
+
+
+def _default_batch() -> int:
+    from cropedge.device.runtime import DEFAULT_BATCH
+
+    return DEFAULT_BATCH
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -38,42 +58,43 @@ def _many(inputs: tuple[str, ...], out: Path, forced: bool) -> bool:
 @click.command("predict")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path),
-              help="A .csv/.npz for a table, a .tif for one stack, or a folder for many stacks.")
-@click.option("--batch", default=1024, show_default=True, type=POSITIVE_INT, help="Pixels per interpreter call.")
-@click.option("--threads", default=None, type=POSITIVE_INT,
-              help="Interpreter threads [default: the runtime's; 1 per Dask worker].")
+@out_option("A .csv/.npz for a table, a .tif for one stack, or a folder for many stacks.", required=True,
+            type=click.Path(path_type=Path))
+@option("--batch-size", "batch", aliases=("--batch",), default=_default_batch, type=POSITIVE_INT,
+        help="Pixels per interpreter call.")
+@option("--threads", default=None, type=POSITIVE_INT, help="Interpreter threads.",
+        shown=lambda: "the runtime's; 1 per Dask worker")
 @click.option("--probabilities", is_flag=True, help="Tables: add every class probability (p_<class>).")
 @click.option("--confidence", is_flag=True,
               help="GeoTIFF: add a uint8 confidence band (probability x 254; 255 = nodata).")
-@click.option("--season-offset", default=None, metavar="DAYS|auto",
-              help="Move the input season earlier by DAYS before cutting the window, or 'auto': the shift that "
-                   "best aligns the input's mean NDVI curve with the bundle's source curve [default: the bundle's].")
+@option("--season-offset", default=None, metavar="DAYS|auto", shown=lambda: "the bundle's",
+        help="Move the input season earlier by DAYS before cutting the window, or 'auto': the shift that "
+             "best aligns the input's mean NDVI curve with the bundle's source curve.")
 @click.option("--bands", default=None, metavar="B2,B3,...",
               help="GeoTIFF: band names of the stack, with --dates (raster bands date-major). Tables: the bands "
                    "to read or, for numbered columns, their order.")
-@click.option("--dates", default=None, metavar="2023-04-01,...",
-              help="GeoTIFF: dates of the stack [default: both from band descriptions like B2_2023-04-01].")
+@option("--dates", default=None, metavar="2023-04-01,...", help="GeoTIFF: dates of the stack.",
+        shown=lambda: "bands and dates from band descriptions like B2_2023-04-01")
 @click.option("--mask", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="GeoTIFF: a raster on the stacks' grid, non-zero = classify; the rest is nodata.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out (maps made with other settings).")
-@click.option("--workers", type=POSITIVE_INT, default=None,
-              help="Many stacks: Dask LocalCluster workers [default: one per core; 1 = in this process].")
+@option("--workers", type=POSITIVE_INT, default=None,
+        help="Many stacks: Dask LocalCluster workers; 1 = in this process.", shown=lambda: "one per core")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Many stacks: use a running Dask scheduler (tcp://host:8786) instead of a LocalCluster.")
 @click.option("--shard", metavar="K/N", default=None,
               help="Many stacks: classify only share K of N (a Slurm array or Kubernetes indexed job), no Dask.")
 @click.option("--fields", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Many stacks: polygons (any vector file) to label: writes OUT/fields.gpkg.")
-@click.option("--field-id", default=None, help="Column of --fields holding the field id [default: field_id, id, "
-                                                "parcel_id, fid, else the feature id].")
+@option("--field-id", default=None, help="Column of --fields holding the field id.",
+        shown=lambda: f"{', '.join(_id_columns())}, else the feature id")
 @click.option("--field-label", type=click.Choice(["mean", "majority", "series"]), default="mean",
               show_default=True,
               help="mean: highest mean probability; majority: most frequent pixel class; series: classify the "
                    "field's mean series (fast, no class maps).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@json_option
 @reader_options(skip=("bands",))
-@quiet_option
+@console_options
 def predict_cmd(
     bundle: Path,
     inputs: tuple[str, ...],

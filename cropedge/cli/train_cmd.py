@@ -15,71 +15,115 @@ from cropedge.cli.options import (
     SeasonOffset,
     Seed,
     SeedList,
+    console_options,
     emit,
+    field_default,
     json_option,
-    quiet_option,
+    option,
+    out_option,
+    recipe_option,
 )
 
 EXISTING = click.Path(exists=True, path_type=Path)
-RECIPE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-recipe_option = click.option(
-    "--config", "recipe_path", type=RECIPE, help="Recipe (training/*.toml); options given here override it."
-)
+def _config_default(name: str) -> Callable[[], Any]:
+    """``TrainConfig``'s default of ``name``, for ``--help`` (the option itself stays unset: a recipe wins)."""
 
-def season_option(help_text: str) -> Callable[[Callable], Callable]:
+    def shown() -> Any:
+        from cropedge.training.recipe import TrainConfig
+
+        return field_default(TrainConfig, name)
+
+    return shown
+
+
+def _reference() -> Any:
+    """The reference protocol's budget (the CropNet paper's settings), as the library plans it."""
+    from cropedge.training.budget import plan_budget
+
+    return plan_budget(1, 2, protocol="reference")
+
+
+def _protocol_help() -> str:
+    from cropedge.training.budget import REFERENCE_WINDOW
+
+    ref = _reference()
+    return ("auto: batch, lr schedule, epochs, early stopping and window sized to the training set; reference: the "
+            f"CropNet paper's (Adam {ref.lr:g}, batch {ref.batch_size}, {ref.epochs} epochs, day "
+            f"{REFERENCE_WINDOW[0]}..{REFERENCE_WINDOW[1]}, no early stopping).")
+
+
+def budget_shown(name: str, reference: bool = True) -> Callable[[], str]:
+    """What the data-sized budget (``cropedge.training.budget``) picks for ``name``, and the reference protocol."""
+
+    def shown() -> str:
+        from cropedge.training import budget as rule
+
+        auto = {
+            "batch_size": f"a power of two near √(training samples), {rule.BATCH_MIN}..{rule.BATCH_MAX}",
+            "lr": f"{rule.LR:g}",
+            "epochs": f"{rule.STEP_FLOOR:,} steps and {rule.MIN_EPOCHS} passes at least",
+            "patience": f"{rule.PATIENCE_SHARE:.0%} of the epochs, at least {rule.PATIENCE_MIN}",
+            "window": "the span the data cover",
+        }[name]
+        if not reference:
+            return auto
+        ref = _reference()
+        paper = {"batch_size": ref.batch_size, "lr": f"{ref.lr:g}", "epochs": ref.epochs, "patience": "never",
+                 "window": ",".join(map(str, rule.REFERENCE_WINDOW))}[name]
+        return f"{auto}; reference {paper}"
+
+    return shown
+
+
+def _models_help() -> str:
+    from cropedge.models import list_models
+
+    return f"Model name: {', '.join(list_models())}."
+
+
+def season_option(help_text: str, shown: Callable[[], Any]) -> Callable[[Callable], Callable]:
     """Return the ``--season-offset`` option with the verb's own ``help_text``."""
-    return click.option("--season-offset", type=SeasonOffset(), help=help_text)
+    return option("--season-offset", type=SeasonOffset(), help=help_text, shown=shown)
 
 
 @click.command("train")
-@recipe_option
-@click.option("--data", type=EXISTING, help="Data file, or folder of CropGlobe .npz files (one per region).")
-@click.option("--source", "sources", multiple=True, help="Source region to train on (repeat for several).")
-@click.option("--model", help="Model name (cropnet, cropnet-s, cropnet-xs, tempcnn, mlp, randomforest, ...).")
-@click.option(
-    "--protocol",
-    type=click.Choice(["auto", "reference"]),
-    help="auto: batch, lr schedule, epochs, early stopping and window sized to the training set; reference: the "
-    "CropNet paper's (Adam 1e-4, batch 256, 50 epochs, day 121..334, no early stopping) [auto].",
-)
-@click.option("--epochs", type=POSITIVE_INT, help="Most training epochs [from the training set size].")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder to write.")
-@click.option("--augment/--no-augment", default=None, help="Time shift / stretch and magnitude warp [on].")
-@click.option("--seed", type=Seed(), help="One seed: a single run folder [0].")
-@click.option("--seeds", type=SeedList(), help="Several seeds, e.g. 0,1,2: OUT/seed-K/ plus OUT/summary.json.")
-@click.option("--batch-size", type=POSITIVE_INT, help="Global batch size [from the training set size].")
-@click.option("--lr", type=FiniteFloat(min=0, min_open=True), help="Adam peak lr [3e-3, reference 1e-4].")
-@click.option(
-    "--val-fraction",
-    type=FiniteFloat(0, 1, min_open=True, max_open=True),
-    help="Share of each source class held out for validation [0.2].",
-)
-@click.option(
-    "--mixed-precision/--no-mixed-precision", default=None, help="mixed_float16 on GPU, mixed_bfloat16 on CPU [off]."
-)
-@click.option(
-    "--deterministic/--no-deterministic",
-    default=None,
-    help="Deterministic TensorFlow ops: the same seed gives the same model on GPU too (slower there) [off].",
-)
-@click.option(
-    "--patience",
-    type=click.IntRange(min=0),
-    help="Stop after N epochs without a better validation macro-F1; 0: never [half of the epochs].",
-)
-@click.option(
-    "--window", callback=lambda ctx, param, value: _window(value), metavar="START,END",
-    help="Model window, first and last day of year, e.g. 121,334 [the span the data cover].",
-)
-@click.option(
-    "--sweep", is_flag=True,
-    help="Train a small grid of lr x batch x window (the recipe's [sweep], else around the budget), print a "
-    "table scored on the validation split, keep the best run in OUT/best.",
-)
-@season_option("Move the source year by DAYS before training, or 'auto': align each source region with the first [0].")
-@quiet_option
+@recipe_option()
+@option("--data", type=EXISTING, help="Data file, or folder of CropGlobe .npz files (one per region).")
+@option("--source", "sources", multiple=True, help="Source region to train on (repeat for several).")
+@option("--model", help=_models_help, shown=_config_default("model"))
+@option("--protocol", type=click.Choice(["auto", "reference"]), help=_protocol_help,
+        shown=_config_default("protocol"))
+@option("--epochs", type=POSITIVE_INT, help="Most training epochs (passes over the training split).",
+        shown=budget_shown("epochs"))
+@out_option("Run folder to write (a folder of seed-K runs with --seeds).", required=True,
+            type=click.Path(file_okay=False, path_type=Path))
+@option("--augment/--no-augment", default=None, help="Time shift / stretch and magnitude warp while training.",
+        shown=_config_default("augment"))
+@option("--seed", type=Seed(), help="One seed: a single run folder.", shown=_config_default("seed"))
+@option("--seeds", type=SeedList(), help="Several seeds, e.g. 0,1,2: OUT/seed-K/ plus OUT/summary.json.",
+        shown=lambda: "the recipe's seeds")
+@option("--batch-size", type=POSITIVE_INT, aliases=("--batch",), help="Global batch size.",
+        shown=budget_shown("batch_size"))
+@option("--lr", type=FiniteFloat(min=0, min_open=True), help="Adam peak learning rate.", shown=budget_shown("lr"))
+@option("--val-fraction", type=FiniteFloat(0, 1, min_open=True, max_open=True),
+        help="Share of each source class held out for validation.", shown=_config_default("val_fraction"))
+@option("--mixed-precision/--no-mixed-precision", default=None, help="mixed_float16 on GPU, mixed_bfloat16 on CPU.",
+        shown=_config_default("mixed_precision"))
+@option("--deterministic/--no-deterministic", default=None,
+        help="Deterministic TensorFlow ops: the same seed gives the same model on GPU too (slower there).",
+        shown=_config_default("deterministic"))
+@option("--patience", type=click.IntRange(min=0),
+        help="Stop after N epochs without a better validation macro-F1; 0: never.", shown=budget_shown("patience"))
+@option("--window", callback=lambda ctx, param, value: _window(value), metavar="START,END",
+        help="Model window, first and last day of year, e.g. 121,334.", shown=budget_shown("window"))
+@option("--sweep", is_flag=True,
+        help="Train a small grid of lr x batch x window (the recipe's [sweep], else around the budget), print a "
+        "table scored on the validation split, keep the best run in OUT/best.")
+@season_option("Move the source year by DAYS before training, or 'auto': align each source region with the first.",
+               _config_default("season_offset_days"))
+@console_options
 def train(
     recipe_path: Path | None,
     data: Path | None,
@@ -109,7 +153,7 @@ def train(
 
     \b
       cropedge train --data data/cropglobe --source FRA --model cropnet --out runs/fra
-      cropedge train --config training/cross_hemisphere.toml --out runs/hemi
+      cropedge train --recipe training/cross_hemisphere.toml --seeds 0,1,2 --out runs/hemi
       cropedge train --data data/cropglobe --source FRA --model cropnet-xs --sweep --out runs/sweep
     """
     if seed is not None and seeds is not None:
@@ -146,7 +190,7 @@ def train(
         recipe_seeds = recipe.seeds
     else:
         if data is None or not sources:
-            raise click.UsageError("give --data and --source (or a recipe with --config)")
+            raise click.UsageError("give --data and --source (or a recipe with --recipe)")
         config = TrainConfig(**overrides)
     config.validate()
     if seeds is None and seed is None and recipe_seeds is not None:
@@ -167,12 +211,18 @@ def train(
         if not quiet:
             click.echo(sweep_table(result, out))
         return
-    if seeds is not None:
-        train_seeds(config, seeds, out, verbose=verbose, strategy=strategy)
-    else:
-        train_run(config, out, verbose=verbose, strategy=strategy)
+    if seeds is None:
+        train_run(config, out, verbose=verbose, strategy=strategy)  # its last line says where and what
+        return
+    train_seeds(config, seeds, out, verbose=verbose, strategy=strategy)
     if not quiet:
-        click.echo(f"run written to {out}")
+        import json
+
+        from cropedge.training.run import SUMMARY_JSON
+
+        v = json.loads((out / SUMMARY_JSON).read_text(encoding="utf-8"))["validation"]
+        scores = " ".join(f"val_{k} {v[k]['mean']:.3f}±{v[k]['std']:.3f}" for k in ("oa", "macro_f1"))
+        click.echo(f"{out}: {len(seeds)} seeds, {scores}; {out / SUMMARY_JSON}")
 
 
 def _window(value: str | None) -> tuple[int, int] | None:
@@ -192,28 +242,20 @@ def _window(value: str | None) -> tuple[int, int] | None:
 
 @click.command("eval")
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@recipe_option
-@click.option("--data", type=EXISTING, help="Target data [the recipe's, else the run's own data].")
-@click.option(
-    "--target",
-    "targets",
-    multiple=True,
-    help="Target region (repeat for several); NAME=R1,R2 scores regions R1 and R2 together as NAME.",
-)
-@click.option(
-    "--map-unknown-to-other/--no-map-unknown-to-other",
-    default=None,
-    help="Predictions outside a target's crop set become 'other' (the reference protocol) [off].",
-)
-@season_option(
-    "Move each target's year by DAYS (southern hemisphere ~182), or 'auto': "
-    "align its mean NDVI curve with the source's."
-)
-@click.option(
-    "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the result JSON here."
-)
+@recipe_option()
+@option("--data", type=EXISTING, help="Target data.", shown=lambda: "the recipe's, else the run's own data")
+@option("--target", "targets", multiple=True,
+        help="Target region (repeat for several); NAME=R1,R2 scores regions R1 and R2 together as NAME.",
+        shown=lambda: "the recipe's targets")
+@option("--map-unknown-to-other/--no-map-unknown-to-other", default=None,
+        help="Predictions outside a target's crop set become 'other' (the reference protocol).",
+        shown=lambda: "the recipe's, else off")
+@season_option("Move each target's year by DAYS (southern hemisphere ~182), or 'auto': align its mean NDVI curve "
+               "with the source's.", lambda: "the recipe target's, else the run's")
+@out_option("Also write the result: JSON to this file ('-': stdout), the table beside it (.txt).",
+            name="out_file", type=click.Path(dir_okay=False, path_type=Path))
 @json_option
-@quiet_option
+@console_options
 def evaluate(
     run: Path,
     recipe_path: Path | None,
@@ -228,17 +270,18 @@ def evaluate(
     r"""Score a run (or each seed of a multi-seed run, mean ± std) on target regions.
 
     Per target: OA, macro-F1 over the classes present, weighted F1, per-class F1 and the
-    confusion matrix. Examples:
+    confusion matrix; the first row is the run's own validation split (in-domain), for
+    comparison. Examples:
 
     \b
       cropedge eval runs/fra --target BEL --target AUS --season-offset auto
-      cropedge eval runs/hemi --config training/cross_hemisphere.toml --json
+      cropedge eval runs/hemi --recipe training/cross_hemisphere.toml -o eval/hemi.json
     """
-    from cropedge.atomic import check_output, write_json
+    from cropedge.atomic import check_output, write_json, write_text
     from cropedge.data import load_regions
     from cropedge.training.evaluate import evaluate_targets
     from cropedge.training.recipe import load_recipe
-    from cropedge.training.run import Run, run_dirs
+    from cropedge.training.run import Run, run_dirs, summarise_validation
 
     recipe = load_recipe(recipe_path) if recipe_path is not None else None
     known = {t.name: t for t in recipe.targets} if recipe else {}
@@ -246,19 +289,36 @@ def evaluate(
     if not chosen:
         raise click.UsageError("name at least one --target (or a recipe with targets)")
     # targets are read like the source was (same reader options), from the same data unless told
-    trained = recipe.config if recipe else Run(run_dirs(run)[0]).config
+    dirs = run_dirs(run)
+    trained = recipe.config if recipe else Run(dirs[0]).config
     source = data or Path(trained.data)
-    if out_file is not None:  # before minutes of scoring, and never onto the run or the data it reads
-        check_output(out_file, inputs=[run, source, *([recipe_path] if recipe_path else [])])
+    table_file = _table_file(out_file)
+    inputs = [run, source, *([recipe_path] if recipe_path else [])]
+    for path in (out_file, table_file):  # before minutes of scoring, and never onto the run or the data it reads
+        if path is not None:
+            check_output(path, inputs=inputs)
     mapping = map_unknown_to_other if map_unknown_to_other is not None else bool(recipe and recipe.map_unknown_to_other)
     datasets = {t.name: load_regions(source, list(t.regions), **trained.data_options) for t in chosen}
     offsets = {t.name: season_offset if season_offset is not None else t.season_offset for t in chosen}
     result = evaluate_targets(
         run, datasets, mapping, crops={t.name: t.crops for t in chosen}, season_offsets=offsets
     )
+    summary = summarise_validation(dirs)
+    result["validation"] = {"sources": summary["sources"], "n": [Run(d).record.n_val for d in dirs],
+                            **summary["validation"]}
+    table = _table(result)
     if out_file is not None:
         write_json(out_file, result)
-    emit(result, as_json, quiet, _table(result))
+    if table_file is not None:
+        write_text(table_file, table + "\n")
+    emit(result, as_json, quiet, table)
+
+
+def _table_file(out_file: Path | None) -> Path | None:
+    """Where the table goes beside ``--out`` (none for stdout or a name that is already .txt)."""
+    if out_file is None or str(out_file) == "-" or out_file.suffix.lower() == ".txt":
+        return None
+    return out_file.with_suffix(".txt")
 
 
 def _parse_target(text: str, known: dict) -> Any:
@@ -279,6 +339,13 @@ def _table(result: dict) -> str:
     seeds = result["seeds"]
     lines = [f"{result['run']} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})"]
     lines.append(f"{'target':<10} {'n':>7} {'OA':>13} {'macro-F1':>13} {'weighted-F1':>13}  season offset")
+    val = result["validation"]
+    several = len(seeds) > 1
+    cells = [f"{val[k]['mean']:.3f}±{val[k]['std']:.3f}" if several else f"{val[k]['mean']:.3f}"
+             for k in ("oa", "macro_f1", "weighted_f1")]
+    name = "+".join(val["sources"]) + " val"
+    lines.append(f"{name:<10} {round(sum(val['n']) / len(val['n'])):>7} {cells[0]:>13} {cells[1]:>13} "
+                 f"{cells[2]:>13}  in-domain (held-out source split)")
     for name, res in result["targets"].items():
         runs = list(res["seeds"].values()) if "seeds" in res else [res]
         first = runs[0]

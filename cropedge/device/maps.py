@@ -526,10 +526,10 @@ def check_written(tmp: Path, out: Path) -> None:
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
+    from cropedge.console import Progress
 
-    # disable=None: no bar off a terminal (a log gets no carriage returns)
-    return tqdm(total=total, unit="row", unit_scale=True, disable=None if enabled else True, leave=False)
+    # a bar on a terminal; in a log, a line of rows done every half minute (none for a small map)
+    return Progress(total, "row", "map", enabled=enabled, heartbeat=30)
 
 
 def class_colours(classes: tuple[str, ...]) -> dict[int, tuple[int, int, int, int]]:

@@ -21,6 +21,8 @@ from cropedge.errors import CropEdgeError
 TARGETS = ("cpu", "mcu")
 # where the profiles shipped with the project live (the repository's export/ folder)
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "export"
+# the device ``cropedge bench`` and ``cropedge report`` assume when given no --profile
+DEFAULT_PROFILE = "pi4"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ class DeviceProfile:
         if rate is None or not macs:
             return None
         return (batch or self.batch_size) * macs / (rate * 1e9) * 1e3
+
+
+def default_profile() -> DeviceProfile:
+    """The ``DEFAULT_PROFILE`` profile; the generic CPU where the shipped profiles are not installed."""
+    path = PROFILE_DIR / f"{DEFAULT_PROFILE}.toml"
+    return load_profile(path) if path.is_file() else DeviceProfile()
 
 
 # TOML layout: table -> {key: (field, expected types)}; anything else in a file is an error

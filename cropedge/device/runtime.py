@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cropedge.console import native_quiet
 from cropedge.data.grid import STEP_DAYS, YEAR_DOY, YEAR_STEPS
 from cropedge.data.matching import check_model_input, labels_by_name
 from cropedge.data.prepare import prepare_input
@@ -68,11 +69,12 @@ class _Runner:
         self, interpreter_cls: type, model_bytes: bytes, num_threads: int | None, batch: int, origin: str
     ) -> None:
         try:
-            self.interpreter = interpreter_cls(model_content=model_bytes, num_threads=num_threads)
-            inp = self.interpreter.get_input_details()[0]
-            if inp["shape"][0] != batch:
-                self.interpreter.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
-            self.interpreter.allocate_tensors()
+            with native_quiet():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                self.interpreter = interpreter_cls(model_content=model_bytes, num_threads=num_threads)
+                inp = self.interpreter.get_input_details()[0]
+                if inp["shape"][0] != batch:
+                    self.interpreter.resize_tensor_input(inp["index"], [batch, *inp["shape"][1:]])
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise CropEdgeError(
                 f"{origin}: the interpreter cannot load this model ({exc}); re-export the bundle"

@@ -35,8 +35,7 @@ def predict_table(
 
     ``data_options``: reader options (``cropedge.data.load_dataset``'s: layout, bands, ...).
     """
-    from tqdm import tqdm
-
+    from cropedge.console import Progress
     from cropedge.data import load_dataset
 
     dataset = load_dataset(input_path, **(data_options or {}))
@@ -44,7 +43,7 @@ def predict_table(
     offset = season_offset(model, season_offset_days, lambda: x)
     if dataset.observed_doy is not None:  # gap filling must not invent the season the model needs
         model.check_dates(dataset.observed_doy, offset["days"])
-    with tqdm(total=len(x), unit="px", unit_scale=True, disable=None if progress else True, leave=False) as bar:
+    with Progress(len(x), "px", "predict", enabled=progress, heartbeat=30) as bar:
         ids, probs = model.predict(x, batch_size, offset["days"], progress=bar.update)
     labels = model.labels_of(dataset) if (dataset.y >= 0).any() else None
     write = write_csv if out.suffix.lower() == ".csv" else write_npz

@@ -492,14 +492,13 @@ def self_check(
     Returns top-1 agreement (fraction), OA and macro-F1 of both models, the largest
     probability difference, n, threshold, passed and the runtime used.
     """
-    from tqdm import tqdm
-
+    from cropedge.console import Progress
     from cropedge.device.runtime import LiteModel
     from cropedge.metrics import classification_report
 
     lite = LiteModel(bundle)
-    bar = tqdm(total=len(val), desc=f"{bundle.metadata.label} self-check", unit="px", leave=False, disable=not progress)
-    with bar:
+    # a bar on a terminal; in a log, a line every half minute of a long check, none for a short one
+    with Progress(len(val), "px", f"{bundle.metadata.label} self-check", enabled=progress, heartbeat=30) as bar:
         probs = by_season_offset(
             run, val, lambda x, days: lite.predict_proba(x, season_offset_days=days, progress=bar.update)
         )

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from cropedge.backend import keras, tf
+from cropedge.console import native_quiet
 from cropedge.errors import CropEdgeError
 
 # fewer samples than this leave activation ranges under-sampled (rare classes, extremes)
@@ -42,7 +43,8 @@ def _convert(converter: tf.lite.TFLiteConverter, what: str) -> bytes:
         with warnings.catch_warnings():
             # int8 I/O without input statistics is what we ask for: the scale comes from calibration
             warnings.filterwarnings("ignore", "Statistics for quantized inputs", UserWarning)
-            return converter.convert()
+            with native_quiet():  # the MLIR quantizer's "fully_quantize: 0, inference_type: 6, ..." line
+                return converter.convert()
     except Exception as exc:  # the converter raises bare Exception/ConverterError for unsupported graphs
         raise CropEdgeError(f"TFLite conversion to {what} failed: {' '.join(str(exc).split())[:400]}") from None
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cropedge.atomic import write_json
+from cropedge.console import Progress
 from cropedge.errors import CropEdgeError
 from cropedge.grid.rows import (
     CHECK_FAILED,
@@ -113,6 +114,11 @@ class Job:
     def model(self) -> str:
         """The model name the job trains."""
         return self.config.model
+
+
+# the grid's precision axis when the command names none (``dynamic`` left out: int8 weights
+# with float compute are rarely what a device should run)
+DEFAULT_PRECISIONS = ("float32", "float16", "int8", "int8-qat")
 
 
 @dataclass(frozen=True)
@@ -284,14 +290,14 @@ def run_grid(
         "models": models, "precisions": precisions, "seeds": seeds, "augment": augment,
         "epochs": epochs, "latency": latency.to_dict(), "shard": f"{shard_of[0]}/{shard_of[1]}",
     })
-    from tqdm import tqdm
-
-    with tqdm(total=summary.cells, unit="cell", disable=not progress, dynamic_ncols=True) as bar:
+    # the bar counts jobs: training dominates a job's time, so its time left is one of jobs left
+    finished = sum(all(is_done(load_cell(grid, c), j, retry_failed) for c in j.cells) for j in jobs)
+    with Progress(len(jobs), "job", "bench", enabled=progress, initial=finished) as bar:
         runner.bar = bar
-        for i, job in enumerate(jobs, 1):
-            bar.set_description(f"job {i}/{len(jobs)} {job.name}")
-            bar.set_postfix_str("")
-            runner.run_job(job, retry_failed, summary)
+        for job in jobs:
+            bar.status(job.name)
+            if runner.run_job(job, retry_failed, summary):
+                bar.update()
     summary.rows = write_results(grid)
     return summary
 
@@ -313,7 +319,7 @@ class _Runner:
         self.regions: dict[tuple, object] = {}  # (data path, regions) -> Dataset, for the whole call
         self.val = None  # the current job's source validation split
         self.offsets: dict[tuple[str, str], dict] = {}  # the current job's season alignment per (setting, target)
-        self.bar = None
+        self.bar = Progress(0, "job", enabled=False)  # run_grid's, while it runs
 
     def load_regions(self, settings: list[Setting]) -> None:
         """Read every source and target once, up front: missing data is a user error, not a grid of failures."""
@@ -326,17 +332,16 @@ class _Runner:
                     self.regions[key] = load_regions(s.train.data, list(regions), **s.train.data_options)
 
     def say(self, message: str) -> None:
-        if self.progress:
-            self.bar.write(message)
+        self.bar.write(message)
 
     # -- one job ---------------------------------------------------------------------
 
-    def run_job(self, job: Job, retry_failed: bool, summary: GridSummary) -> None:
+    def run_job(self, job: Job, retry_failed: bool, summary: GridSummary) -> bool:
+        """Fill the job's cells that are not done; False when there were none."""
         pending = [c for c in job.cells if not is_done(load_cell(self.grid, c), job, retry_failed)]
         summary.skipped += len(job.cells) - len(pending)
-        self.bar.update(len(job.cells) - len(pending))
         if not pending:
-            return
+            return False
         self.val, self.offsets = None, {}
         run_dir = self.grid / "runs" / job.name
         try:
@@ -344,13 +349,14 @@ class _Runner:
             summary.trained += trained
         except Exception as exc:  # noqa: BLE001 - a failed run is a row, the grid goes on
             self._fail(job, pending, f"training failed: {_reason(exc)}", exc)
-            return
+            return True
         bundles, made = self._bundles(job, run_dir, [c.precision for c in pending if c.precision != KERAS])
         summary.exported += made
         for cell in pending:
+            self.bar.status(f"{job.name}: scoring {cell.setting} {cell.target} {cell.precision}")
             self._cell(job, run, cell, bundles.get(cell.precision))
             summary.evaluated += 1
-            self.bar.update(1)
+        return True
 
     def _train(self, job: Job, run_dir: Path) -> tuple[Run, int]:
         from cropedge.training.run import Run
@@ -378,8 +384,8 @@ class _Runner:
         class _Epochs(keras.callbacks.Callback):
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 f1, done = (logs or {}).get("val_macro_f1"), (logs or {}).get("passes", epoch + 1)
-                bar.set_postfix_str(f"epoch {done}" + (f"/{epochs}" if epochs else "")
-                                    + (f" val F1 {f1:.3f}" if f1 is not None else ""))
+                bar.status(f"{job.name}: epoch {done}" + (f"/{epochs}" if epochs else "")
+                           + (f" val_macro_f1 {f1:.3f}" if f1 is not None else ""))
 
         return _Epochs()
 
@@ -525,13 +531,14 @@ class _Runner:
             if announce:
                 self.say(f"{STATUS_ICONS[status]} {row['key']}: {reason}")
         write_cell(self.grid, GridRow.build(row, cell.key))
+        scores = f", OA {row['oa']:.3f} macro-F1 {row['macro_f1']:.3f}" if row.get("oa") is not None else ""
+        self.bar.plain(f"  {cell.key.replace('__', ' ')}: {status.replace('_', ' ')}{scores}")
 
     def _fail(self, job: Job, cells: list[Cell], reason: str, exc: BaseException) -> None:
         self.say(f"{STATUS_ICONS[FAILED]} {job.name}: {reason}")
         for cell in cells:
             self._write(cell, {**cell.identity(), "source": "+".join(job.config.sources), "job": job.name, **self.env},
                         FAILED, reason, exc, announce=False)
-            self.bar.update(1)
 
 
 def _reason(exc: BaseException) -> str:

@@ -44,7 +44,6 @@ from cropedge.grid.rows import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, 
 if TYPE_CHECKING:  # annotations only: the profile module is imported where it is used
     from cropedge.device.profile import DeviceProfile
 
-DEFAULT_PROFILE = "pi4"
 # the paper's settings, from the mildest shift to the hardest; others follow alphabetically
 SETTING_ORDER = ("cross_country", "cross_continent", "cross_hemisphere")
 TIE_F1 = 0.01  # macro-F1 differences below this do not decide what to ship; latency does
@@ -254,13 +253,11 @@ def build_report(
         ``{"report_html", "report_md", "report_json", "figures": [...], "ship": {setting: line},
         "ship_lines": [line, ...], "latency": {...}}``.
     """
-    from cropedge.device.profile import PROFILE_DIR, DeviceProfile, load_profile
+    from cropedge.device.profile import default_profile, load_profile
 
     out = Path(out)
     rows = load_rows(grids)
-    if profile is None and (PROFILE_DIR / f"{DEFAULT_PROFILE}.toml").is_file():
-        profile = DEFAULT_PROFILE
-    device = load_profile(profile) if profile is not None else DeviceProfile()
+    device = load_profile(profile) if profile is not None else default_profile()
     _check_throughputs(device)
     latency_sources = sources(rows, grids, device, device_latency)
     check_writable(out)

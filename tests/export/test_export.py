@@ -45,7 +45,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     synthesize(data, samples_per_class=60, seed=0, regions=("FRA",))
     config = TrainConfig(
         data=str(data), sources=("FRA",), model="cropnet-xs-shallow", model_options={"width": 16},
-        epochs=6, batch_size=32, lr=3e-3,
+        epochs=6, batch_size=32, lr=3e-3, window=(121, 334),  # 43 steps: the shapes asserted below
     )
     return train_run(config, tmp_path_factory.mktemp("runs") / "fra", verbose=0)
 

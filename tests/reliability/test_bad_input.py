@@ -366,7 +366,8 @@ CASES: dict[str, tuple[Case, str]] = {
        for flag in ("--threads", "--batch") for v in ("0", "-1")},
     "export/--rep-samples 0": (lambda c: _export(c, c.run, "--int8", "--rep-samples", "0"), "--rep-samples"),
     **{f"bench/{flag} {v}": ((lambda f, value: lambda c: _bench(c, f, value))(flag, v), flag)
-       for flag, v in (("--epochs", "0"), ("--seeds", "-1"), ("--runs", "0"), ("--threads", "-2"), ("--batches", "0"))},
+       for flag, v in (("--epochs", "0"), ("--seeds", "-1"), ("--runs", "0"), ("--threads", "-2"),
+                       ("--batch-size", "0"))},
     # --- numbers that are not numbers, seeds numpy refuses: refused before anything is written --------
     **{f"{verb}/{flag} {v}": ((lambda mk, f, value: lambda c: mk(c, f, value))(make, flag, v),
                               "season offset" if verb == "predict" else flag)
