@@ -8,15 +8,11 @@ needs and how much flash the model takes, against the profile's budgets.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator
 
 import numpy as np
 
+from cropedge.console import captured_fd2
 from cropedge.errors import CropEdgeError
 
 INSTALL_HINT = 'pip install "cropedge[mcu]" (the tflite-micro package)'
@@ -37,23 +33,6 @@ def micro_available() -> tuple[bool, str]:
         return True, metadata.version("tflite-micro")
     except metadata.PackageNotFoundError:  # pragma: no cover - source build
         return True, "unknown"
-
-
-@contextlib.contextmanager
-def _capture_fd2() -> Iterator[list[bytes]]:
-    """Capture what native code writes to file descriptor 2 (TFLM prints allocations there)."""
-    out: list[bytes] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield out
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            out.append(tmp.read())
 
 
 def check_micro(flatbuffer: bytes, x: np.ndarray, reference: np.ndarray | None = None) -> dict:
@@ -87,7 +66,7 @@ def check_micro(flatbuffer: bytes, x: np.ndarray, reference: np.ndarray | None =
         if model_dtype != np.int8:
             raise CropEdgeError(f"TFLite Micro check needs a full-integer int8 model; this one takes {model_dtype}")
         outputs = []
-        with _capture_fd2() as captured:
+        with captured_fd2() as captured:  # TFLM prints its allocations there
             for i in range(len(x)):
                 interp.set_input(x[i : i + 1], 0)
                 interp.invoke()
