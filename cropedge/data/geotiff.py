@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cropedge.data.build import ALWAYS_NODATA, describe_error, mask_nodata
-from cropedge.data.columns import band_name, find_feature_columns
+from cropedge.data.columns import find_feature_columns, parse_bands
 from cropedge.data.grid import fill_gaps, resample_to_year_grid
 from cropedge.errors import CropEdgeError
 
@@ -44,10 +44,12 @@ def is_remote(path: str | Path) -> bool:
 
 
 def names_from_args(bands: Sequence[str], dates: Sequence[str], count: int, origin: str) -> list[str]:
-    """``B2_2023-04-01``-style names of ``count`` raster bands stacked date-major."""
-    for b in bands:
-        if band_name(b) is None:
-            raise CropEdgeError(f"--bands: '{b}' is not a Sentinel-2 band name like B2, B8A or B11")
+    """``B2_2023-04-01``-style names of ``count`` raster bands stacked date-major.
+
+    Any band names: Sentinel-2's made canonical (``B02`` -> ``B2``), others (``VV``, ``NDVI``,
+    ``SR_B5``) as written; the bundle checks them against its own at prediction.
+    """
+    names = parse_bands(bands)
     days = []
     for d in dates:
         try:
@@ -59,7 +61,7 @@ def names_from_args(bands: Sequence[str], dates: Sequence[str], count: int, orig
             f"{origin}: {count} raster bands, but {len(bands)} bands x {len(days)} dates = "
             f"{len(bands) * len(days)}; list every band and every date of the stack"
         )
-    return [f"{band_name(b)}_{d.isoformat()}" for d in days for b in bands]
+    return [f"{b}_{d.isoformat()}" for d in days for b in names]
 
 
 class GeoTiffStack:
@@ -129,7 +131,7 @@ class GeoTiffStack:
                 raise CropEdgeError("give both --bands and --dates (raster bands stacked date-major), or neither")
             return names_from_args(bands, dates, self._src.count, str(self.path))
         names = [d or "" for d in self._src.descriptions]
-        if not any(band_name(n) for n in names):
+        if not any(names):
             raise CropEdgeError(
                 f"{self.path}: the {self._src.count} raster bands have no band/date descriptions "
                 "(like B2_2023-04-01); give --bands and --dates (raster bands stacked date-major)"

@@ -299,3 +299,25 @@ def test_a_share_of_rows_and_the_block_layout(bundles, stack, tmp_path):
         assert s.height == HEIGHT - 16 and s.transform == TRANSFORM @ Affine.translation(0, 16)
         np.testing.assert_array_equal(s.read(1), w.read(1)[16:])
     assert summary["pixels"] + summary["nodata"] == (HEIGHT - 16) * WIDTH
+
+
+@pytest.mark.parametrize("described", [True, False])
+def test_stacks_of_any_sensor_bands(tmp_path, described):
+    """Sentinel-1 backscatter and an index, by descriptions or by --bands/--dates, read as they are."""
+    bands, dates = ("VV", "VH", "NDVI"), DATES[:4]
+    data = np.arange(len(dates) * len(bands) * 6, dtype=np.float32).reshape(-1, 2, 3) + 1  # date-major
+    path = tmp_path / "s1.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=3, height=2, count=len(data), dtype="float32",
+                       crs="EPSG:32631", transform=TRANSFORM) as dst:
+        dst.write(data)
+        if described:
+            for i, (d, b) in enumerate((d, b) for d in dates for b in bands):
+                dst.set_band_description(i + 1, f"{b}_{d}")
+    given = {} if described else {"bands": bands, "dates": [str(d) for d in dates]}
+    with GeoTiffStack(path, keep=("VH", "NDVI"), **given) as stack:
+        assert stack.bands == ("VH", "NDVI") and len(stack.doy) == len(dates)
+        raw = stack.read_raw(next(iter(stack.windows(10**6))))
+    # [bands, dates, pixels]: VH is the stack's second band (raster bands 2, 5, 8, 11), NDVI its third
+    assert raw.shape == (2, len(dates), 6)
+    assert raw[0, :, 0].tolist() == [data[k * 3 + 1, 0, 0] for k in range(len(dates))]
+    assert raw[1, :, 5].tolist() == [data[k * 3 + 2, 1, 2] for k in range(len(dates))]
