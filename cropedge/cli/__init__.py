@@ -3,7 +3,8 @@
 Each verb lives in its own module and imports heavy libraries (TensorFlow) only when it
 runs, so ``cropedge predict`` on a device install never touches TensorFlow.
 A ``CropEdgeError``, a bad argument or a full disk becomes one line on stderr and exit
-status 2; Ctrl-C one line saying how to carry on and exit status 130; anything else is a
+status 2; Ctrl-C one line saying how to carry on and exit status 130, SIGTERM (a scheduler
+stopping or preempting the job: Slurm, Kubernetes, systemd) the same line and 143; anything else is a
 bug and keeps its traceback. numpy's floating-point warnings never reach the terminal:
 the code checks its results for non-finite values where they matter.
 """
@@ -11,7 +12,9 @@ the code checks its results for non-finite values where they matter.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +25,7 @@ from cropedge import __version__
 from cropedge.errors import CropEdgeError
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
+TERMINATED_EXIT = 143  # 128 + SIGTERM
 # what Ctrl-C leaves behind, per verb: the resumable verbs keep their finished work
 _ON_INTERRUPT = {
     "train": "run the same command again to resume from the last finished epoch",
@@ -31,17 +35,39 @@ _ON_INTERRUPT = {
 _START_OVER = "nothing half-written was left; run the same command again to start over"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is: every cleanup that Ctrl-C runs runs for it too."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into ``Terminated`` while a verb runs (main thread only, as ``signal`` requires)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _numpy_quiet():
+            with _numpy_quiet(), _sigterm_as_interrupt():
                 return super().invoke(ctx)
         except CropEdgeError as exc:
             _fail(ctx, str(exc))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             hint = _ON_INTERRUPT.get(ctx.invoked_subcommand or "", _START_OVER)
-            click.echo(f"cropedge: error: interrupted; {hint}", err=True)
-            ctx.exit(INTERRUPTED_EXIT)
+            what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+            click.echo(f"cropedge: error: {what}; {hint}", err=True)
+            ctx.exit(TERMINATED_EXIT if isinstance(exc, Terminated) else INTERRUPTED_EXIT)
         except click.exceptions.NoArgsIsHelpError:
             raise  # a bare group name: click prints the group's help
         except click.UsageError as exc:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cropedge.cli import INTERRUPTED_EXIT
+from cropedge.cli import INTERRUPTED_EXIT, TERMINATED_EXIT
 from cropedge.device.bundle import load_bundle
 from cropedge.errors import CropEdgeError
 from cropedge.training.run import Run
@@ -62,7 +62,7 @@ def stop_when(args: tuple, ready: Callable[[], bool], sig: int = signal.SIGKILL,
             proc.wait()
         err.seek(0)
         stderr = err.read()
-    expected = -signal.SIGKILL if sig == signal.SIGKILL else INTERRUPTED_EXIT
+    expected = {signal.SIGKILL: -signal.SIGKILL, signal.SIGTERM: TERMINATED_EXIT}.get(sig, INTERRUPTED_EXIT)
     assert proc.returncode == expected, f"cropedge {args[0]}: exit {proc.returncode}, not {expected}\n{stderr}"
     return stderr
 
@@ -176,11 +176,12 @@ def leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob(".*") if ".tmp" in p.name] if folder.exists() else []
 
 
-def interrupt_when(args: tuple, ready: Callable[[], bool], resume: str) -> None:
-    """Ctrl-C once ``ready()``: exit 130 and one ``cropedge: error:`` line that says ``resume``."""
-    stderr = stop_when(args, ready, signal.SIGINT)
+def interrupt_when(args: tuple, ready: Callable[[], bool], resume: str, sig: int = signal.SIGINT) -> None:
+    """Ctrl-C (or SIGTERM) once ``ready()``: exit 130 (143) and one ``cropedge: error:`` line saying ``resume``."""
+    stderr = stop_when(args, ready, sig)
     lines = cropedge_lines(stderr)
-    assert len(lines) == 1 and lines[0].startswith("cropedge: error: interrupted"), stderr
+    what = "terminated (SIGTERM)" if sig == signal.SIGTERM else "interrupted"
+    assert len(lines) == 1 and lines[0].startswith(f"cropedge: error: {what}"), stderr
     assert resume in lines[0] and "Aborted" not in stderr and "Traceback" not in stderr, stderr
 
 
@@ -192,10 +193,11 @@ def _pixels(tmp_path: Path, n: int = 60_000, regions: int = 1) -> Path:
     return table
 
 
-def test_ctrl_c_in_train_says_it_resumes(recipe: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_in_train_says_it_resumes(recipe: Path, tmp_path: Path, sig: int) -> None:
     out = tmp_path / "run"
     state = out / "backup" / "state.json"
-    interrupt_when((*train_args(recipe, out), "--quiet"), state.exists, "resume from the last finished epoch")
+    interrupt_when((*train_args(recipe, out), "--quiet"), state.exists, "resume from the last finished epoch", sig)
     assert visible(out) <= {"config.json", "split.npz", "backup"} and leftovers(out) == []
 
 
@@ -209,11 +211,12 @@ def test_ctrl_c_in_export_keeps_only_whole_bundles(trained_run: Path, tmp_path: 
         load_bundle(out / name)
 
 
-def test_ctrl_c_in_predict_leaves_no_output(bundles: dict[str, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_in_predict_leaves_no_output(bundles: dict[str, Path], tmp_path: Path, sig: int) -> None:
     out = tmp_path / "pred" / "labels.csv"
     writing = lambda: out.parent.exists() and any(out.parent.glob(f".{out.name}.*"))  # noqa: E731
     interrupt_when(("predict", bundles["int8"], _pixels(tmp_path), "--out", out, "--probabilities", "--quiet"),
-                   writing, "start over")
+                   writing, "start over", sig)
     assert not out.exists() and visible(out.parent) == set() and leftovers(out.parent) == []
 
 
