@@ -52,5 +52,11 @@ class BandStats:
 
     @classmethod
     def from_dict(cls, d: dict) -> BandStats:
-        """Read statistics back from ``to_dict`` output."""
+        """Read statistics back from ``to_dict`` output: JSON numbers only (a string or a bool is damage)."""
+        for key in ("mean", "std"):
+            values = d.get(key) if isinstance(d, dict) else None
+            if not isinstance(values, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            ):
+                raise CropEdgeError("band statistics must be two lists of numbers, 'mean' and 'std'")
         return cls(tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))

@@ -78,3 +78,16 @@ def test_save_npz_round_trip(tmp_path):
         np.testing.assert_array_equal(z["fea"], ds.x)
         assert z["lbl"].tolist() == [0, 1, 2, 3]
     assert [p.name for p in tmp_path.iterdir()] == ["A.npz"]
+
+
+@pytest.mark.parametrize("damaged", [
+    {"mean": ["100", "200"], "std": [1.0, 2.0]},  # numbers written as strings
+    {"mean": [100.0, True], "std": [1.0, 2.0]},
+    {"mean": [100.0, 200.0]},
+    {"mean": 100.0, "std": 1.0},
+    ["mean", "std"],
+])
+def test_band_statistics_read_back_only_as_lists_of_numbers(damaged):
+    with pytest.raises(CropEdgeError, match="two lists of numbers"):
+        BandStats.from_dict(damaged)
+    assert BandStats.from_dict({"mean": [100, 200.5], "std": [1, 2.0]}) == BandStats((100.0, 200.5), (1.0, 2.0))
