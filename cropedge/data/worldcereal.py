@@ -182,10 +182,13 @@ def _read_long(
     table.load([*band_pos, time, *others, year_col])
     values = np.stack([table.floats(i) for i in band_pos], axis=1)
     row_year = table.floats(year_col) if year_col is not None else None
-    x, days, first_rows = pivot_long(table.strings(ident), table.dates(time), values, row_year, year)
+    dates = table.dates(time)
+    x, days, first_rows = pivot_long(table.strings(ident), dates, values, row_year, year)
     if days.size == 0:
         raise CropEdgeError(f"{table.path}: no rows with a date in column {table.names[time]}; check the file")
     notes = [f"long table: {days.size} dates of one season, day {days[0]:.0f}..{days[-1]:.0f}"]
+    if undated := int(np.isnat(dates).sum()):  # said, not dropped silently
+        notes.append(f"{undated} row(s) without a date in column {table.names[time]} left out")
     return x, days, band_names, first_rows, notes
 
 

@@ -101,3 +101,19 @@ def test_checkout_reads_nothing_outside_itself(worldcereal_dir):
     assert not found
     recipe = load_recipe(REPO / "training" / "worldcereal_france.toml")
     assert Path(recipe.config.data).resolve().is_relative_to(REPO) and Path(recipe.config.data).is_file()
+
+
+def test_rows_without_a_date_are_counted_in_the_notes(france, worldcereal_dir, tmp_path):
+    """A null timestamp is no observation: left out, and said, never dropped silently."""
+    import pyarrow as pa
+
+    table = pq.read_table(worldcereal_dir / FRANCE)
+    column = table.column("timestamp").to_pylist()
+    column[0] = column[7] = None
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(table.set_column(table.schema.get_field_index("timestamp"), "timestamp",
+                                    pa.array(column, type=table.schema.field("timestamp").type)), path)
+    shutil.copy(worldcereal_dir / "class_mappings.json", tmp_path)
+    ds = load_dataset(path)
+    assert "2 row(s) without a date in column timestamp left out" in ds.notes
+    assert len(ds) == len(france) and not any("without a date" in n for n in france.notes)
