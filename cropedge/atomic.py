@@ -382,3 +382,49 @@ def check_output(
     if kind == "file" and real.is_dir():
         raise CropEdgeError(f"{option} {shown} is a folder; give a file name to write")
     check_writable(real if kind != "file" else real.parent)
+
+
+@contextlib.contextmanager
+def exclusive(target: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold ``target`` (a folder being written) for this process alone while the block runs.
+
+    Two commands writing one folder at once (two ``train`` into one run folder, two ``data
+    import`` into one data folder) would interleave their files; the second is refused with one
+    line instead. The lock is a hidden file beside the folder (``.NAME.lock``), held with
+    ``flock``: the system releases it when the process ends, however it ends, so a killed run
+    never leaves a stale lock (a kill -9 leaves the empty file, harmlessly). Where ``flock``
+    is missing (not POSIX) the block runs unguarded.
+
+    Args:
+        target: The folder the block writes (it need not exist yet).
+        what: The command, for the message (``"cropedge train"``).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    target = _real(Path(target))
+    lock = target.parent / f".{target.name}.lock"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _cannot_write(lock, exc) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise _cannot_write(lock, exc) from None
+            raise CropEdgeError(
+                f"{target} is being written by another {what} (it holds {lock.name}); "
+                "wait for it to finish, or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()  # while still held: a later writer makes a fresh one
+    finally:
+        os.close(fd)

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from cropedge.atomic import check_writable, write_text
+from cropedge.atomic import check_writable, exclusive, write_text
 from cropedge.data.dataset import NPZ_ARRAYS, NPZ_DATE, Dataset
 from cropedge.errors import CropEdgeError
 
@@ -40,14 +40,15 @@ def write_region_files(
         raise CropEdgeError(f"--out {out_dir} is a file; give a folder to write the .npz files into")
     check_overwrite(list(parts), inputs)
     check_writable(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for target in parts:
-        remove_leftovers(target)
-    marker = out_dir / INCOMPLETE
-    write_text(marker, _note(command, list(parts)))
-    for target, make in parts.items():
-        make().save_npz(target)
-    marker.unlink()
+    with exclusive(out_dir, "cropedge data import"):  # two imports into one folder would mix their files
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for target in parts:
+            remove_leftovers(target)
+        marker = out_dir / INCOMPLETE
+        write_text(marker, _note(command, list(parts)))
+        for target, make in parts.items():
+            make().save_npz(target)
+        marker.unlink()
     return list(parts)
 
 

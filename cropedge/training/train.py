@@ -19,6 +19,7 @@ persisted beside it, so best-epoch selection survives the restart.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import inspect
 import io
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from cropedge.atomic import atomic_path, write_json, write_text
+from cropedge.atomic import atomic_path, exclusive, write_json, write_text
 from cropedge.backend import keras, tf
 from cropedge.console import Progress, duration, on_terminal
 from cropedge.data import load_regions
@@ -140,6 +141,20 @@ def train_run(
     """
     config.validate()
     out = Path(out_dir)
+    # one writer per run folder (the chief: the other workers of a multi-worker run share it)
+    with exclusive(out, "cropedge train") if is_chief() else contextlib.nullcontext():
+        return _train(config, out, verbose, strategy, callbacks, warn)
+
+
+def _train(
+    config: TrainConfig,
+    out: Path,
+    verbose: int,
+    strategy: Any,
+    callbacks: Sequence[Any],
+    warn: Callable[[str], None] | None,
+) -> Path:
+    """``train_run`` with the folder held."""
     if _check_out(out, config):
         if verbose:
             print(f"{out}: already finished, nothing to train: {_outcome(Run(out).record)}", flush=True)
