@@ -19,6 +19,7 @@ cd "$REPO"
 OUT=${1:-runs/results}
 EPOCHS=${EPOCHS:-35}          # CropNet and TempCNN epochs (the reference: 50)
 SEEDS=${SEEDS:-3}             # seeds 0..SEEDS-1 (the reference: 10)
+SEED_LIST=$(seq -s, 0 $((SEEDS - 1)))   # --seeds takes the list: 0,1,2
 CROPEDGE=${CROPEDGE:-$REPO/.venv/bin/cropedge}
 PYTHON=${PYTHON:-$REPO/.venv/bin/python}
 mkdir -p "$OUT"
@@ -38,10 +39,10 @@ for protocol in $PROTOCOLS; do
     RECIPES=(--recipe "$dir/cross_country.toml" --recipe "$dir/cross_continent.toml"
              --recipe "$dir/cross_hemisphere.toml" --recipe "$dir/cross_hemisphere_auto.toml")
     if [ "$protocol" = reference ]; then
-        GRID=(--data "$OUT/data" --out "$OUT/grid" --precisions "" --seeds "$SEEDS" -q)
+        GRID=(--data "$OUT/data" --out "$OUT/grid" --precisions "" --seeds "$SEED_LIST" -q)
         BUDGET=(--epochs "$EPOCHS")        # the reference: 50; 35 here (CPU time)
     else
-        GRID=(--data "$OUT/data" --out "$OUT/grid-auto" --precisions "" --seeds "$SEEDS" -q)
+        GRID=(--data "$OUT/data" --out "$OUT/grid-auto" --precisions "" --seeds "$SEED_LIST" -q)
         BUDGET=()                          # the data-sized budget, early stopping included
     fi
     "$CROPEDGE" bench "${RECIPES[@]}" "${GRID[@]}" --models cropnet "${BUDGET[@]}" --augment both
