@@ -73,7 +73,7 @@ def export_cmd(
 
     def warn(line: str) -> None:
         if not quiet:
-            click.echo(f"warning: {line}", err=True)
+            click.echo(f"cropedge: warning: {line}", err=True)
 
     precisions = [p.name for p in PRECISIONS if flags[_param(p.name)]]
     results = export_run(
