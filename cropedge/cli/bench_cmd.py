@@ -137,8 +137,8 @@ def bench(
     """Train, export, time and score every model x precision x seed on every target of the recipes.
 
     One row per (setting, target, model, precision, seed, augment, aligned) in GRID/results.csv
-    and GRID/results.json; a failure is a row with status and reason (✅ ok, ❎ exported but
-    check failed, ❌ failed), not a crash. See docs/bench.md.
+    and GRID/results.json; a failure is a row with its status (ok, check_failed: exported but
+    its self-check failed, failed) and reason, not a crash. See docs/bench.md.
     """
     from cropedge.atomic import check_output
     from cropedge.device.profile import default_profile

@@ -41,7 +41,7 @@ from cropedge.grid.rows import (
     KERAS,
     OK,
     SOURCE_SETTING,
-    STATUS_ICONS,
+    STATUS_TEXT,
     Cell,
     GridRow,
     GridSummary,
@@ -263,7 +263,7 @@ def run_grid(
             self-check threshold); default: generic CPU.
         latency: batch sizes, thread counts, warm-up and runs of the latency measurement.
         shard_of: (K, N): run only shard K of N (``shard``).
-        retry_failed: run failed (❌) cells again instead of keeping them.
+        retry_failed: run failed cells again instead of keeping them.
         progress: show a progress bar and one line per step.
 
     Returns:
@@ -417,7 +417,7 @@ class _Runner:
                     export_run(run_dir, [p], out, profile=self.export_profile, quiet=True)
                 except Exception as exc:  # noqa: BLE001 - a failed export is a row
                     result[p] = exc
-                    self.say(f"{STATUS_ICONS[FAILED]} {job.name}: {p} export failed: {_reason(exc)}")
+                    self.say(f"{job.name}: {p} export failed: {_reason(exc)}")
         return result, sum(not isinstance(result[p], Exception) for p in missing)
 
     # -- one cell --------------------------------------------------------------------
@@ -524,18 +524,18 @@ class _Runner:
 
     def _write(self, cell: Cell, row: dict, status: str, reason: str, exc: BaseException | None = None,
                announce: bool = True) -> None:
-        row.update(status=status, icon=STATUS_ICONS[status], reason=reason,
+        row.update(status=status, reason=reason,
                    created=datetime.now(UTC).isoformat(timespec="seconds"))
         if exc is not None:
             row["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             if announce:
-                self.say(f"{STATUS_ICONS[status]} {row['key']}: {reason}")
+                self.say(f"{row['key']}: {STATUS_TEXT[status]}: {reason}")
         write_cell(self.grid, GridRow.build(row, cell.key))
         scores = f", OA {row['oa']:.3f} macro-F1 {row['macro_f1']:.3f}" if row.get("oa") is not None else ""
         self.bar.plain(f"  {cell.key.replace('__', ' ')}: {status.replace('_', ' ')}{scores}")
 
     def _fail(self, job: Job, cells: list[Cell], reason: str, exc: BaseException) -> None:
-        self.say(f"{STATUS_ICONS[FAILED]} {job.name}: {reason}")
+        self.say(f"{job.name}: failed: {reason}")
         for cell in cells:
             self._write(cell, {**cell.identity(), "source": "+".join(job.config.sources), "job": job.name, **self.env},
                         FAILED, reason, exc, announce=False)

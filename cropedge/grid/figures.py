@@ -236,9 +236,9 @@ def precision_difference(
     widest = max(len(panel["columns"]) for panel in panels)
     fig, axes = plt.subplots(len(panels), 1, figsize=(min(MAX_WIDTH_IN, 2.2 + 0.75 * widest * max(len(precisions), 1)),
                                                       2.6 * len(panels) + 0.4), squeeze=False, sharey=True)
-    spread = max([abs(d) for panel in panels for cols in panel["diffs"].values() for c in cols for d in c],
-                 default=0.0)
-    limit = max(0.02, 1.15 * spread)
+    # the seeds and the error bars, with room for a recommended bundle's ring at the edge
+    spread = max([_reach(c) for panel in panels for cols in panel["diffs"].values() for c in cols if c], default=0.0)
+    limit = max(0.02, 1.3 * spread)
     width = 0.7 / max(len(precisions), 1)
     rng = np.random.default_rng(0)  # jitter of the seed points: fixed, so a rebuilt report is identical
     ringed = False
@@ -279,6 +279,12 @@ def precision_difference(
                  "shared y axis)")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _reach(seeds: list[float]) -> float:
+    """How far from zero one column's points and mean ± std error bar go."""
+    std = float(np.std(seeds, ddof=1)) if len(seeds) > 1 else 0.0
+    return max(max(abs(d) for d in seeds), abs(float(np.mean(seeds))) + std)
 
 
 def _setting_separators(ax: Axes, columns: list[tuple[str, str]], top: float) -> None:

@@ -39,7 +39,7 @@ from cropedge.grid.device_latency import (
     describe_setting,
     sources,
 )
-from cropedge.grid.rows import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, GridRow, read_rows
+from cropedge.grid.rows import CHECK_FAILED, FAILED, KERAS, OK, SOURCE_SETTING, STATUS_TEXT, GridRow, read_rows
 
 if TYPE_CHECKING:  # annotations only: the profile module is imported where it is used
     from cropedge.device.profile import DeviceProfile
@@ -48,7 +48,6 @@ if TYPE_CHECKING:  # annotations only: the profile module is imported where it i
 SETTING_ORDER = ("cross_country", "cross_continent", "cross_hemisphere")
 TIE_F1 = 0.01  # macro-F1 differences below this do not decide what to ship; latency does
 _STATUS_RANK = {OK: 0, CHECK_FAILED: 1, FAILED: 2}
-STATUS_TEXT = {OK: "ok", CHECK_FAILED: "check failed", FAILED: "failed"}
 # tables list precisions in this order (the float reference first, then the exports from large to small)
 PRECISION_ORDER = (KERAS, "float32", "float16", "dynamic", "int8", "int8-qat")
 REPORT_FILES = ("report.html", "report.md", "report.json")
@@ -550,8 +549,10 @@ def _short(source: LatencySource) -> str:
 def _variant_table(vs: list[dict], source: LatencySource, grid_basis: tuple[int, int],
                    shipped: list[dict]) -> tuple[list[str], list[list[str]], set[int]]:
     target_names = list(dict.fromkeys(t for v in vs for t in v["targets"]))
-    headers = ["Model", "Precision", "Augm.", "Aligned", "macro-F1", "OA",
-               f"ms on {_short(source)}, median / p95 ({source.describe()})", "pixels/s", "Size (KB)",
+    # an estimate is one number; a measurement its median and p95 (a model not timed there: estimated, said so)
+    spread = "" if source.kind == ESTIMATED else ", median / p95"
+    headers = ["Model", "Precision", "Augmented", "Aligned", "macro-F1", "OA",
+               f"ms on {_short(source)}{spread} ({source.describe()})", "pixels/s", "Size (KB)",
                *[f"F1 {t}" for t in target_names], "MMACs", "Params",
                f"ms on grid machine ({describe_setting(*grid_basis)})", "Seeds", "Status"]
     rows, highlight = [], set()
@@ -561,7 +562,7 @@ def _variant_table(vs: list[dict], source: LatencySource, grid_basis: tuple[int,
         if v["latency_ms"] is None:
             device = "–"
         elif v["latency_kind"] == ESTIMATED:
-            device = f"{_ms(v['latency_ms'])} (estimated)"
+            device = _ms(v["latency_ms"]) + ("" if source.kind == ESTIMATED else " (estimated)")
         else:
             device = f"{_ms(v['latency_ms'])} / {_ms(v['latency_p95_ms'])}"
         rows.append([
@@ -700,15 +701,17 @@ def grid_table(rows: list[GridRow], profile: DeviceProfile | None = None) -> str
 
     basis = grid_setting(rows, profile or DeviceProfile())
     variants = variant_summaries(rows, basis)
-    headers = ["Status", "Setting", "Model", "Precision", "Augm.", "Aligned", "macro-F1", "OA", "Size (KB)",
+    headers = ["Status", "Setting", "Model", "Precision", "Augment", "Aligned", "macro-F1", "OA", "Size (KB)",
                f"ms here ({describe_setting(*basis)})"]
+    words = 6  # the columns before are words (left-aligned), the rest numbers (right-aligned)
     lines = [[_status_text(v["statuses"]), _title(v["setting"]), v["model"], v["precision"],
               "yes" if v["augment"] else "no", "yes" if v["aligned"] else "no", _pm(v["f1_mean"], v["f1_std"]),
               _pm(v["oa_mean"], v["oa_std"]), _fmt(v["size_kb"], 1), _ms(v["grid_latency_ms"])] for v in variants]
     # every line has one entry per header, so the zips never cut anything
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *lines, strict=True)]
     return "\n".join(
-        "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip() for line in [headers, *lines]
+        "  ".join(str(x).ljust(w) if i < words else str(x).rjust(w) for i, (x, w) in enumerate(zip(line, widths,
+                  strict=True))).rstrip() for line in [headers, *lines]
     )
 
 

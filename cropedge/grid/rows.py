@@ -25,12 +25,13 @@ from cropedge.record import Record
 KERAS = "keras"  # the float Keras model: the reference row of every job
 SOURCE_SETTING = "source"  # in-domain rows: the held-out validation split of the source
 OK, CHECK_FAILED, FAILED = "ok", "check_failed", "failed"
-STATUS_ICONS = {OK: "✅", CHECK_FAILED: "❎", FAILED: "❌"}
+# how a status reads in tables and console lines: plain words (a glyph needs an emoji font to show)
+STATUS_TEXT = {OK: "ok", CHECK_FAILED: "check failed", FAILED: "failed"}
 Status = Literal["ok", "check_failed", "failed"]
 
 # results.csv columns, in order; per-class F1 (f1_<class>) and latency (lat_b<B>_t<T>_...) follow
 ROW_FIELDS = (
-    "key", "status", "icon", "reason",
+    "key", "status", "reason",
     "setting", "source", "target", "model", "precision", "seed", "augment", "aligned", "season_offset_days",
     "n", "oa", "macro_f1", "weighted_f1", "val_agreement",
     "size_bytes", "params", "macs",
@@ -85,7 +86,6 @@ class GridRow(Record):
     seed: int
     augment: bool
     aligned: bool = False
-    icon: str = ""
     reason: str = ""
     source: str = ""
     job: str = ""

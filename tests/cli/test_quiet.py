@@ -3,6 +3,7 @@ verb runs as its own ``python -m cropedge`` process on the tiny synthetic data."
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from pathlib import Path
@@ -68,3 +69,13 @@ def test_quiet_eval_still_writes_its_json_and_table(quiet: dict[str, subprocess.
     rows = {line.split()[0]: line.split() for line in table[3:] if line.split()[0] in (TARGET, "AUS")}
     for name in (TARGET, "AUS"):
         assert rows[name][3] == f"{result['targets'][name]['macro_f1']:.3f}"
+
+
+def test_bench_results_csv_says_status_in_words(quiet: dict[str, subprocess.CompletedProcess], home: Path) -> None:
+    assert_ok(quiet["bench"])
+    with open(home / "grid-q" / "results.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {r["status"] for r in rows} == {"ok"}
+    assert "icon" not in rows[0]
+    text = (home / "grid-q" / "results.csv").read_text(encoding="utf-8")
+    assert text.isascii(), "a glyph in results.csv"  # status glyphs show as empty boxes without an emoji font

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from cropedge.cli import cli
 from cropedge.errors import CropEdgeError
 from cropedge.grid.bench import LatencyOptions, parse_shard, plan, run_grid, settings_from_recipes, shard
-from cropedge.grid.rows import CHECK_FAILED, FAILED, KERAS, OK, STATUS_ICONS, below_floor, read_rows
+from cropedge.grid.rows import CHECK_FAILED, FAILED, KERAS, OK, below_floor, read_rows
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = [REPO / "training" / "cross_country.toml", REPO / "training" / "cross_hemisphere.toml"]
@@ -58,8 +58,6 @@ def test_one_row_per_cell_with_statuses(grid):
     expected = len(MODELS) * TARGET_ROWS * (1 + len(PRECISIONS))
     assert summary.cells == expected == len(summary.rows) == len(list((out / "cells").glob("*.json")))
     rows = {(r.model, r.precision, r.setting, r.target, r.aligned): r for r in summary.rows}
-    for r in summary.rows:
-        assert r.icon == STATUS_ICONS[r.status]
     cnn = [r for r in summary.rows if r.model == "cropnet-xxs"]
     assert {r.status for r in cnn} <= {OK, CHECK_FAILED}
     for r in cnn:
@@ -87,7 +85,7 @@ def test_results_files_rebuilt_from_cells(grid):
     out, summary = grid
     table = list(csv.DictReader((out / "results.csv").open(encoding="utf-8")))
     assert len(table) == len(summary.rows) == len(json.loads((out / "results.json").read_text()))
-    assert {"status", "icon", "setting", "target", "oa", "macro_f1", "f1_corn", "lat_b1_t1_median_ms",
+    assert {"status", "setting", "target", "oa", "macro_f1", "f1_corn", "lat_b1_t1_median_ms",
             "lat_b8_t1_p95_ms", "pps_b8_t1", "size_bytes", "params", "macs"} <= set(table[0])
 
 
