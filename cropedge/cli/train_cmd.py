@@ -334,6 +334,10 @@ def _parse_target(text: str, known: dict) -> Any:
     return Target(name=name.strip(), regions=names)
 
 
+# where a target's season offset came from, after the days (a fixed --season-offset needs no word)
+_HOW_ALIGNED = {"run": " (the run's)", "auto": " (auto)"}
+
+
 def _table(result: dict) -> str:
     """One line per target: n, OA, macro-F1, weighted F1 (mean ± std over seeds), alignment."""
     seeds = result["seeds"]
@@ -354,7 +358,8 @@ def _table(result: dict) -> str:
         else:
             cells = [f"{res[k]:.3f}" for k in ("oa", "macro_f1", "weighted_f1")]
         offs = sorted({r["season_alignment"]["days"] for r in runs})
-        align = f"{first['season_alignment']['method']} {'/'.join(f'{d:+g}' for d in offs)} d"
+        how = _HOW_ALIGNED.get(first["season_alignment"]["method"], "")
+        align = f"{'/'.join(f'{d:+g}' for d in offs)} d{how}"
         lines.append(f"{name:<10} {first['n']:>7} {cells[0]:>13} {cells[1]:>13} {cells[2]:>13}  {align}")
         for cls, info in first["unseen_classes"].items():
             lines.append(f"{'':<10} unseen class {cls!r}: {info['n']} samples left out of the scores")
