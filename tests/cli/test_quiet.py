@@ -30,7 +30,7 @@ VERBS = {
               "-o", "run-q"),
     "eval": ("eval", "run-q", "--target", TARGET, "--target", "AUS", "-o", "eval/run-q.json"),
     "export": ("export", "run-q", "--float32", "-o", "bundles-q"),
-    "predict": ("predict", f"bundles-q/{MODEL}-float32", "data/BEL.npz", "-o", "labels.csv"),
+    "predict": ("predict", f"bundles-q/{MODEL}-float32", "data/BEL.npz", "-o", "labels-q.csv"),
     "distill": ("distill", "run-q", "--model", MODEL, "--epochs", 1, "--batch-size", 16, "-o", "student-q"),
     "bench": ("bench", "--recipe", "bench.toml", "-o", "grid-q", "--precisions", "float32", "--batch-size", 1,
               "--threads", 1, "--warmup", 0, "--runs", 3),
