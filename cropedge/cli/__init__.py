@@ -107,6 +107,22 @@ def cli() -> None:
     """Crop-type classification of Sentinel-2 pixel time series, from training to the field."""
 
 
+def _whole_names_in_help() -> None:
+    """Wrap ``--help`` text between words only, so hyphenated names stay whole.
+
+    click wraps with ``textwrap``'s default of breaking after a hyphen, which splits model and
+    precision names across lines (``cropnet-xs-`` / ``shallow``) where a reader copies them.
+    click takes no setting for it: its wrapper class is replaced by one that never does.
+    """
+    from click import _textwrap
+
+    class Wrapper(_textwrap.TextWrapper):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "break_on_hyphens": False})
+
+    _textwrap.TextWrapper = Wrapper  # type: ignore[misc]
+
+
 def _register() -> None:
     # the verb modules import nothing heavy at module level, so loading them all is cheap
     from cropedge.cli import bench_cmd, data_cmd, demo_cmd, distill_cmd, export_cmd, predict_cmd, train_cmd
@@ -125,6 +141,7 @@ def _keep_examples(command: click.Command) -> None:
         _keep_examples(sub)
 
 
+_whole_names_in_help()
 _register()
 
 

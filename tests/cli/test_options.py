@@ -82,3 +82,13 @@ def test_demo_help_quotes_the_measured_minutes_the_readme_gives() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"{MEASURED_MINUTES:g} measured on an idle machine" in readme
     assert f"Measured: {MEASURED_MINUTES:g} minutes" in " ".join(_help("demo").split())
+
+
+def test_help_never_splits_a_hyphenated_name() -> None:
+    """``cropnet-xs-shallow``, ``int8-qat``: whole on one line, as a reader copies them."""
+    verbs = [["data", "synth"], ["data", "info"], ["data", "import"], *[[v] for v in
+             ("train", "eval", "distill", "export", "predict", "bench", "report", "demo")]]
+    for verb in verbs:
+        broken = [line for line in _help(*verb).splitlines() if re.search(r"\w-$", line)]
+        assert not broken, (verb, broken)
+    assert "cropnet-xs-shallow" in _help("train")
