@@ -1,8 +1,8 @@
 """Real Sentinel-2 data: ``cropedge train`` defaults vs RandomForest(500), float32 vs int8.
 
-    python scripts/real_data.py DATA_DIR OUT [--seeds 0,1,2] [--sweep] [--json docs/real_data.json]
+    python scripts/real_data.py tests/data/worldcereal OUT [--seeds 0,1,2] [--sweep] [--json docs/real_data.json]
 
-DATA_DIR holds the WorldCereal public extractions (``2023_FRA_LPIS_POLY_110.geoparquet``,
+The data folder holds the WorldCereal public extractions (``2023_FRA_LPIS_POLY_110.geoparquet``,
 ``2022_FRA_LPIS_POLY_110.geoparquet``, ``test_public_extractions.parquet``; legend CROPTYPE24).
 Sets: France 2023 by tile group (south 30TYP+30TYT and north 30UYU+30UYV, each trained on and
 scored on the other), France 2022 (Corsica, every tile) and Uganda 2017 (every tile). Per set
