@@ -135,8 +135,9 @@ def _scatter_panel(
     _log_x(ax)
     if budget is not None:
         ax.axvline(budget, color="crimson", ls=":", lw=1.5)
-        ax.annotate(f"budget {budget:g} ms", xy=(budget, 1), xycoords=("data", "axes fraction"), xytext=(3, -3),
-                    textcoords="offset points", ha="left", va="top", color="crimson", fontsize=9.5)
+        # inside the axes, left of the line: to its right the label would run into the next panel
+        ax.annotate(f"budget {budget:g} ms", xy=(budget, 1), xycoords=("data", "axes fraction"), xytext=(-3, -3),
+                    textcoords="offset points", ha="right", va="top", color="crimson", fontsize=9.5)
 
 
 def _log_x(ax: Axes) -> None:

@@ -748,8 +748,8 @@ _CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 padding:0 16px;color:#222;line-height:1.45}
 h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 .scroll{overflow-x:auto;margin:1em 0}
-table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;white-space:nowrap}
+table{border-collapse:collapse;font-size:12px;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ccc;padding:3px 5px;text-align:left;white-space:nowrap}
 th{background:#f3f3f3;white-space:normal;vertical-align:bottom;max-width:14em}th.n,td.n{text-align:right}
 tr.ship td{background:#fff1b8;font-weight:600}
 ul.ship li{margin:.35em 0}
