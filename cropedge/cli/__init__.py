@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from cropedge import __version__
+from cropedge.cli.options import OrderedGroup
 from cropedge.errors import CropEdgeError
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
@@ -56,7 +57,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class _Group(click.Group):
+class _Group(OrderedGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             with _numpy_quiet(), _sigterm_as_interrupt():

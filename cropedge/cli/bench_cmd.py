@@ -83,7 +83,7 @@ def _default_precisions() -> str:
     return ",".join(DEFAULT_PRECISIONS)
 
 
-@click.command("bench")
+@click.command("bench", short_help="Benchmark grid: train, export, time and score on every target.")
 @recipe_option(name="recipes", multiple=True, required=True,
                help="Transfer setting (training/*.toml); repeat for several. Settings with the same source share runs.")
 @option("--data", type=click.Path(exists=True, path_type=Path),
@@ -172,7 +172,7 @@ def bench(
         sys.exit(BELOW_FLOOR_EXIT)
 
 
-@click.command("report")
+@click.command("report", short_help="Build the report (HTML, Markdown, figures) of grid folders.")
 @click.argument("grids", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @out_option("Report folder.", type=click.Path(file_okay=False, path_type=Path), shown=lambda: "GRID/report")
 @option("--profile", help="Device profile with the latency budget (export/*.toml or a name).",

@@ -9,6 +9,7 @@ import click
 
 from cropedge.cli.options import (
     POSITIVE_INT,
+    OrderedGroup,
     Seed,
     console_options,
     emit,
@@ -29,12 +30,12 @@ def _synth_default(name: str) -> Any:
     return inspect.signature(synthesize).parameters[name].default
 
 
-@click.group("data")
+@click.group("data", cls=OrderedGroup)
 def data() -> None:
     """Make, describe and import pixel time-series data."""
 
 
-@data.command("synth")
+@data.command("synth", short_help="Write synthetic CropGlobe-like regions as .npz files.")
 @out_option("Folder for the .npz files (one per region).", name="out_dir", required=True,
             type=click.Path(file_okay=False, path_type=Path))
 @option("--samples-per-class", type=POSITIVE_INT, default=lambda: _synth_default("samples_per_class"),
@@ -54,7 +55,7 @@ def synth(out_dir: Path, samples_per_class: int, seed: int, as_json: bool, quiet
     emit({"files": [str(p) for p in paths]}, as_json, quiet, text)
 
 
-@data.command("info")
+@data.command("info", short_help="Describe a data file or folder: samples, classes, bands.")
 @click.argument("path", type=click.Path(path_type=Path))
 @reader_options()
 @json_option
@@ -70,7 +71,7 @@ def info(path: Path, as_json: bool, quiet: bool, **opts: Any) -> None:
     emit(summary, as_json, quiet, format_summary(summary))
 
 
-@data.command("import")
+@data.command("import", short_help="Convert .npz/.h5/.csv/.parquet data to CropGlobe .npz.")
 @click.argument("file", type=click.Path(path_type=Path))
 @out_option("Folder for the .npz files (one per region).", name="out_dir", required=True,
             type=click.Path(path_type=Path))

@@ -105,6 +105,14 @@ class Command(click.Command):
         super().format_help_text(ctx, formatter)
 
 
+class OrderedGroup(click.Group):
+    """A group listing its verbs in the order they were added (pipeline order), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The verbs' names, in the order they were added."""
+        return list(self.commands)
+
+
 def show_value(value: Any) -> str:
     """``0.2``, ``1e-4``, ``1,256``, ``on``: a default as ``--help`` shows it."""
     if isinstance(value, bool):

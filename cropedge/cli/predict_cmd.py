@@ -55,7 +55,7 @@ def _many(inputs: tuple[str, ...], out: Path, forced: bool) -> bool:
     return path.is_dir() and any(p.suffix.lower() in (".tif", ".tiff") for p in path.iterdir())
 
 
-@click.command("predict")
+@click.command("predict", short_help="Classify pixel tables or GeoTIFF stacks with a bundle.")
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @out_option("A .csv/.npz for a table, a .tif for one stack, or a folder for many stacks.", required=True,

@@ -88,7 +88,7 @@ def season_option(help_text: str, shown: Callable[[], Any]) -> Callable[[Callabl
     return option("--season-offset", type=SeasonOffset(), help=help_text, shown=shown)
 
 
-@click.command("train")
+@click.command("train", short_help="Train a model on source regions, keeping its best epoch.")
 @recipe_option()
 @option("--data", type=EXISTING, help="Data file, or folder of CropGlobe .npz files (one per region).")
 @option("--source", "sources", multiple=True, help="Source region to train on (repeat for several).")
@@ -240,7 +240,7 @@ def _window(value: str | None) -> tuple[int, int] | None:
     return days[0], days[1]
 
 
-@click.command("eval")
+@click.command("eval", short_help="Score a run on target regions (OA, macro-F1, per class).")
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @recipe_option()
 @option("--data", type=EXISTING, help="Target data.", shown=lambda: "the recipe's, else the run's own data")

@@ -92,3 +92,14 @@ def test_help_never_splits_a_hyphenated_name() -> None:
         broken = [line for line in _help(*verb).splitlines() if re.search(r"\w-$", line)]
         assert not broken, (verb, broken)
     assert "cropnet-xs-shallow" in _help("train")
+
+
+@pytest.mark.parametrize(("group", "verbs"), [
+    ((), ["data", "train", "eval", "distill", "export", "predict", "bench", "report", "demo"]),
+    (("data",), ["synth", "info", "import"]),
+])
+def test_groups_list_their_verbs_in_pipeline_order_untruncated(group: tuple[str, ...], verbs: list[str]) -> None:
+    text = CliRunner().invoke(cli, [*group, "--help"], terminal_width=80).output
+    listed = text.split("Commands:\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in listed if line.strip()] == verbs
+    assert not any(line.rstrip().endswith("...") for line in listed), listed
