@@ -104,8 +104,9 @@ class Budget(Record):
             lr = f"Adam lr {self.lr:g}{mark('lr')} constant"
         else:
             lr = f"Adam lr {self.lr:g}{mark('lr')} ({self.warmup_steps:,} warm-up steps, cosine decay)"
+        # a patience as long as the run never stops it: say so rather than quote it
         stop = (f"stop after {self.patience} epochs without a better validation macro-F1{mark('patience')}"
-                if self.patience else f"no early stopping{mark('patience')}")
+                if self.patience and self.patience < self.epochs else f"no early stopping{mark('patience')}")
         check = f", validated every {self.check_every} epochs" if self.check_every > 1 else ""
         where = f", window day {window.start_doy}..{window.end_doy} ({window.length} steps)" if window else ""
         return (f"budget ({self.protocol}: {self.n_train:,} training samples, {self.num_classes} classes): "

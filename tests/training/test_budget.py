@@ -128,6 +128,10 @@ def test_rule_sizes_batch_and_steps_to_the_data() -> None:
     mine = plan_budget(560, 7, batch_size=64, lr=3e-3, epochs=7, patience=0)
     assert (mine.batch_size, mine.lr, mine.epochs, mine.patience, mine.check_every, mine.chosen) == (
         64, 3e-3, 7, None, 1, ())
+    # a run shorter than its patience never stops early, and its line says so
+    short = plan_budget(560, 7, epochs=3)
+    assert short.patience >= short.epochs and "no early stopping" in short.describe()
+    assert "stop after" in plan_budget(560, 7).describe()
 
 
 def test_a_class_with_a_handful_of_samples_is_warned_about(data_dir: Path, tmp_path: Path) -> None:
