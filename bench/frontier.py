@@ -22,6 +22,8 @@ Runs are kept in ``RUNS`` (``python -m bench.frontier --runs DIR``, or the envir
 variable ``CROPEDGE_FRONTIER_RUNS`` for ``make bench``) and every finished run, bundle and
 score is reused, so a killed measurement resumes and a rerun only re-times. ``--quick``
 trains a tiny reference and one student for two epochs on a tiny set (a smoke run).
+``--settings``, ``--students``, ``--samples-per-class`` and ``--real-sets`` size a run down
+(settings with the same source share their runs: only the scoring is per setting).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ REAL_SETS = {
     "Corsica 2022": ("2022_FRA_LPIS_POLY_110.geoparquet", None, None),
     "Uganda 2017": ("test_public_extractions.parquet", None, None),
 }
+SAMPLES_PER_CLASS, QUICK_SAMPLES_PER_CLASS = 200, 20
 F1_TOLERANCE = 0.01  # "within 1 point macro-F1" (and OA on real data)
 INT8_TOLERANCE = 0.005  # int8 "within 0.5 point" of float32
 LATENCY = ((1, 1), (1, 2), (256, 1), (256, 2))  # (batch, threads)
@@ -69,6 +72,9 @@ class Plan:
     seeds: tuple[int, ...]
     quick: bool = False
     data_dir: Path | None = None
+    settings: tuple[str, ...] = SETTINGS
+    samples_per_class: int = SAMPLES_PER_CLASS
+    real_sets: tuple[str, ...] = tuple(REAL_SETS)
 
     @property
     def data(self) -> Path:
@@ -83,15 +89,21 @@ class Plan:
 def _recipes(plan: Plan) -> list:
     from cropedge.grid.bench import settings_from_recipes
 
-    return settings_from_recipes([REPO / "training" / f"{s}.toml" for s in SETTINGS], data=plan.data)
+    return settings_from_recipes([REPO / "training" / f"{s}.toml" for s in plan.settings], data=plan.data)
 
 
 def _synthesize(plan: Plan) -> None:
+    """Make the synthetic regions once; a folder made at another size is refused, not mixed in."""
     if (plan.data / "USA.npz").is_file():
+        with np.load(plan.data / "FRA.npz") as fra:
+            sizes = set(np.unique(fra["lbl"], return_counts=True)[1].tolist())
+        if sizes != {plan.samples_per_class}:
+            sys.exit(f"frontier: error: {plan.data} holds {sorted(sizes)} samples per class, not "
+                     f"{plan.samples_per_class}: give another --runs or --data")
         return
     from cropedge.data.synthetic import synthesize
 
-    synthesize(plan.data, samples_per_class=20 if plan.quick else 200, seed=0)
+    synthesize(plan.data, samples_per_class=plan.samples_per_class, seed=0)
 
 
 def _train(config: Any, out: Path) -> Path:
@@ -257,21 +269,28 @@ def lightest_good(rows: list[dict], reference: str, columns: list[str]) -> dict 
     return min(good, key=lambda r: (r["MACs"], r["model"])) if good else None
 
 
+def real_tag(name: str) -> str:
+    """The short name of a real set (its runs' prefix, and what ``--real-sets`` takes)."""
+    file, sources, targets = REAL_SETS[name]
+    return name.split(",")[0].replace(" ", "-") + ("-sw" if targets else "")
+
+
 def real_sets(plan: Plan, student: str) -> list[dict]:
     """OA of the reference and of ``student`` (labels alone, distilled) on each real set; [] without the data."""
-    if plan.quick or not WORLDCEREAL.is_dir():
+    if plan.quick or not plan.real_sets or not WORLDCEREAL.is_dir():
         return []
     plan = replace(plan, students=(student,))
-    from cropedge.data import load_regions
+    from cropedge.data import load_dataset, load_regions
     from cropedge.training.evaluate import evaluate_run
     from cropedge.training.recipe import TrainConfig
     from cropedge.training.run import Run
 
     rows = []
-    for name, (file, sources, targets) in REAL_SETS.items():
+    for name in plan.real_sets:
+        file, sources, targets = REAL_SETS[name]
         path = WORLDCEREAL / file
-        regions = sources or tuple(sorted(set(load_regions(path).region.tolist())))
-        tag = name.split(",")[0].replace(" ", "-") + ("-sw" if targets else "")
+        regions = sources or tuple(load_dataset(path).regions())
+        tag = real_tag(name)
         runs = train_all(plan, [(tag, TrainConfig(data=str(path), sources=regions))])
         target = load_regions(path, list(targets)) if targets else None
 
@@ -329,7 +348,7 @@ def run_frontier(plan: Plan) -> dict:
         r["worst F1 - reference"], r["worst int8 - float32"] = vs_ref, int8
     result: dict[str, Any] = {"rows": rows, "tables": _tables(rows, columns)}
     notes = [
-        f"synthetic data: cropedge data synth, {'20' if plan.quick else '200'} samples per class, seed 0; "
+        f"synthetic data: cropedge data synth, {plan.samples_per_class} samples per class, seed 0; "
         f"seeds {', '.join(map(str, plan.seeds))}; default budget (data-sized) for every run"
         + (" (quick: 2 epochs)" if plan.quick else "") + f"; distillation: {plan.reference} of the same source and "
         "seed as teacher, default settings (alpha 0.5, temperature 2).",
@@ -361,7 +380,7 @@ def run_frontier(plan: Plan) -> dict:
         result["tables"]["Real WorldCereal sets (overall accuracy, mean over seeds)"] = real
         label = candidate["model"]
         gaps = []
-        for name in REAL_SETS:
+        for name in plan.real_sets:
             mine = next((r for r in real if r["set"] == name and r["model"] == label), None)
             refr = next((r for r in real if r["set"] == name and r["model"] == plan.reference), None)
             if mine and refr:
@@ -373,14 +392,16 @@ def run_frontier(plan: Plan) -> dict:
                      "on the northern tiles; a few dozen to a few hundred samples, so one sample moves OA by "
                      "0.5 to 2.5 points.")
     result["protocol"] = {"seeds": list(plan.seeds), "students": list(plan.students), "reference": plan.reference,
-                          "settings": list(SETTINGS), "distill": {"alpha": 0.5, "temperature": 2.0}}
+                          "settings": list(plan.settings), "samples_per_class": plan.samples_per_class,
+                          "real_sets": list(plan.real_sets), "distill": {"alpha": 0.5, "temperature": 2.0}}
     return {**result, "ratios": ratios, "notes": notes}
 
 
 def _plan_from(ctx: Context) -> Plan:
     runs = Path(os.environ.get("CROPEDGE_FRONTIER_RUNS") or ctx.work / "frontier")
     seeds = tuple(int(s) for s in os.environ.get("CROPEDGE_FRONTIER_SEEDS", "0").split(","))
-    return Plan(runs.resolve(), ctx.reference, QUICK_STUDENTS if ctx.quick else STUDENTS, seeds, ctx.quick)
+    return Plan(runs.resolve(), ctx.reference, QUICK_STUDENTS if ctx.quick else STUDENTS, seeds, ctx.quick,
+                samples_per_class=QUICK_SAMPLES_PER_CLASS if ctx.quick else SAMPLES_PER_CLASS)
 
 
 def frontier(ctx: Context) -> dict:
@@ -390,8 +411,23 @@ def frontier(ctx: Context) -> dict:
     return result
 
 
+def _names(known: tuple[str, ...], allow_none: bool = False) -> Any:
+    """An argparse type: a comma-separated subset of ``known`` (``none``: the empty one, if allowed)."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        if allow_none and text == "none":
+            return ()
+        names = tuple(text.split(","))
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)}; known: {', '.join(known)}")
+        return names
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.frontier --runs DIR [--seeds 0,1,2] [--out FILE] [--quick]``: train, score, time."""
+    """``python -m bench.frontier --runs DIR [--seeds 0,1,2] [--settings ...] [--out FILE]``: train, score, time."""
     from cropedge.atomic import write_json
 
     parser = argparse.ArgumentParser(prog="python -m bench.frontier", description=__doc__.split("\n\n")[0])
@@ -401,11 +437,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the result JSON here")
     parser.add_argument("--students", help=f"comma-separated students (default {','.join(STUDENTS)})")
     parser.add_argument("--data", type=Path, help="synthetic data folder (default RUNS/data, made if missing)")
+    parser.add_argument("--settings", type=_names(SETTINGS), default=SETTINGS,
+                        help=f"comma-separated transfer settings (default {','.join(SETTINGS)})")
+    parser.add_argument("--samples-per-class", type=int, help=f"synthetic samples per class and region (default "
+                        f"{SAMPLES_PER_CLASS}, quick {QUICK_SAMPLES_PER_CLASS})")
+    tags = {real_tag(n): n for n in REAL_SETS}
+    parser.add_argument("--real-sets", type=_names(tuple(tags), allow_none=True), default=tuple(tags),
+                        help=f"comma-separated real sets, or none (default {','.join(tags)})")
     parser.add_argument("--quick", action="store_true", help="tiny data, two epochs, one student")
     args = parser.parse_args(argv)
     students = tuple(args.students.split(",")) if args.students else QUICK_STUDENTS if args.quick else STUDENTS
+    spc = args.samples_per_class or (QUICK_SAMPLES_PER_CLASS if args.quick else SAMPLES_PER_CLASS)
     plan = Plan(args.runs.resolve(), args.reference, students, tuple(int(s) for s in args.seeds.split(",")),
-                args.quick, args.data.resolve() if args.data else None)
+                args.quick, args.data.resolve() if args.data else None, settings=args.settings,
+                samples_per_class=spc, real_sets=tuple(tags[t] for t in args.real_sets))
     result = run_frontier(plan)
     if args.out:
         write_json(args.out, result)
