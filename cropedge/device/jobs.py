@@ -79,7 +79,11 @@ class Part:
 
 @dataclass
 class Outcome:
-    """What happened to one part: ``status`` ok, skipped (finished before) or failed."""
+    """What happened to one part: ``status`` ok, skipped or failed.
+
+    Skipped: its map was finished before, by an earlier call or by a worker that died after
+    writing it.
+    """
 
     part: Part
     status: str

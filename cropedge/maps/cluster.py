@@ -17,6 +17,10 @@ from typing import Any
 from cropedge.device.jobs import Outcome, Part, Settings, run_part
 from cropedge.errors import CropEdgeError
 
+# runs of a part whose worker died or whose result was lost with its worker (Dask itself
+# retries a task up to distributed.scheduler.allowed-failures times before KilledWorker)
+ATTEMPTS = 2
+
 
 def _client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
     try:
@@ -50,11 +54,19 @@ def run_on_dask(
         futures = {client.submit(runner, p, settings, pure=False, key=f"cropedge-part-{i}"): i
                    for i, p in enumerate(parts)}
         done: dict[int, Outcome] = {}
-        for future in as_completed(futures):
+        tries = dict.fromkeys(range(len(parts)), 1)
+        running = as_completed(futures)
+        for future in running:
             i = futures[future]
             try:
                 done[i] = future.result()
-            except Exception as exc:  # KilledWorker and kin: the part, not the run, failed
+            except Exception as exc:  # the runner never raises: a worker died, or its result was lost with it
+                if tries[i] < ATTEMPTS:  # once more: a finished map is found and kept, an unfinished one redone
+                    tries[i] += 1
+                    retry = client.submit(runner, parts[i], settings, pure=False, key=f"cropedge-part-{i}-{tries[i]}")
+                    futures[retry] = i
+                    running.add(retry)
+                    continue
                 done[i] = Outcome(parts[i], "failed", reason=f"{type(exc).__name__}: {exc}")
             if progress is not None:
                 progress(done[i])

@@ -91,7 +91,8 @@ def test_local_cluster_with_a_killed_worker_matches_one_process(bundles, stacks,
     rows = {r["stack"]: r for r in report["rows"]}
     assert rows["damaged"]["status"] == "failed" and "damaged" in rows["damaged"]["reason"]
     for s in stacks:
-        assert rows[s.stem]["status"] == "ok"
+        # skipped: the killed worker had written this map before it died, and its rerun kept it
+        assert rows[s.stem]["status"] in ("ok", "skipped"), rows[s.stem]
         np.testing.assert_array_equal(read_map(out / s.name), reference[s.stem])
         assert sum(rows[s.stem]["class_counts"].values()) == rows[s.stem]["pixels"]
         assert rows[s.stem]["class_hectares"] is not None  # 10 m pixels: 0.01 ha each
