@@ -12,6 +12,7 @@ the code checks its results for non-finite values where they matter.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -40,27 +41,61 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the main thread is: every cleanup that Ctrl-C runs runs for it too."""
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated
+def _in_finalizer(frame: Any) -> bool:
+    """Whether ``frame`` runs inside a ``__del__``, where Python drops any exception raised."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+_pending: list[int] = []  # a signal that arrived inside a finalizer and is not delivered yet
+
+
+def _raise_for(signum: int) -> None:
+    _pending.clear()
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    if _in_finalizer(frame):
+        # raised here the interrupt would be printed as "Exception ignored" and lost, and the
+        # command would carry on: deliver it again a moment later, outside the finalizer
+        _pending.append(signum)
+        threading.Timer(0.01, _redeliver, (signum,)).start()
+        return
+    _raise_for(signum)
+
+
+def _redeliver(signum: int) -> None:
+    if _pending:  # not yet raised at the end of the verb
+        os.kill(os.getpid(), signum)
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into ``Terminated`` while a verb runs (main thread only, as ``signal`` requires)."""
+def _signals_as_interrupts() -> Iterator[None]:
+    """Ctrl-C and SIGTERM as exceptions while a verb runs (main thread only, as ``signal`` requires)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    # a signal ignored from the start (a background job of a non-interactive shell) stays ignored
+    wanted = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, _interrupt) for sig in wanted}
     try:
         yield
+        if _pending:  # the verb ended before the signal came round again: it still stops the command
+            _raise_for(_pending[0])
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _pending.clear()
 
 
 class _Group(OrderedGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _numpy_quiet(), _sigterm_as_interrupt():
+            with _numpy_quiet(), _signals_as_interrupts():
                 return super().invoke(ctx)
         except CropEdgeError as exc:
             _fail(ctx, str(exc))
