@@ -1,6 +1,7 @@
 """Real Sentinel-2 data: ``cropedge train`` defaults vs RandomForest(500), float32 vs int8.
 
-    python scripts/real_data.py tests/data/worldcereal OUT [--seeds 0,1,2] [--sweep] [--json docs/real_data.json]
+    python scripts/real_data.py tests/data/worldcereal OUT [--seeds 0,1,2] [--sets uganda-2017,...] [--sweep]
+        [--json docs/real_data.json]
 
 The data folder holds the WorldCereal public extractions (``2023_FRA_LPIS_POLY_110.geoparquet``,
 ``2022_FRA_LPIS_POLY_110.geoparquet``, ``test_public_extractions.parquet``; legend CROPTYPE24).
@@ -127,19 +128,21 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--sets", default=",".join(slug(n) for n in SETS), help="sets by folder name, e.g. uganda-2017")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--json", type=Path, default=REPO / "docs" / "real_data.json")
     args = parser.parse_args()
     results = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    names = [n for n in SETS if slug(n) in args.sets.split(",")]
     for seed in (int(s) for s in args.seeds.split(",")):
-        for name in SETS:
+        for name in names:
             for model in args.models.split(","):
                 key = f"{name} | {model} | {seed}"
                 if key not in results:
                     results[key] = measure(args.data_dir, args.out, name, model, seed)
                     write_json(args.json, results)
     if args.sweep:
-        for name in SETS:
+        for name in names:
             key = f"{name} | sweep cropnet-xs | 0"
             if key not in results:
                 results[key] = sweep(args.data_dir, args.out, name)
