@@ -45,7 +45,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("training", "training samples/s vs the PyTorch reference, and what moves it", training.training_vs_torch),
     Section("augment", "augmentation pipeline vs the training step", training.augment_vs_step),
     Section("scale", "training over 1 vs 2 logical CPU devices; predict vs threads and batch", training.scale),
-    Section("frontier", "CropNet width/depth variants: cost and accuracy under hemisphere shift", frontier.frontier),
+    Section("frontier", "CropNet and its students, distilled or not: cost and accuracy under shift", frontier.frontier),
     Section("maps", "GeoTIFF map prediction end to end vs the bare interpreter, cheapest models", inference.maps),
     Section("workers", "map production: 2 Dask workers vs 1 on 8 stacks", maps.workers),
     Section("fields", "per-field labels: pixel probabilities vs the field-mean series", maps.fields),
