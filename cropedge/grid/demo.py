@@ -26,7 +26,7 @@ class DemoConfig:
     Attributes:
         samples_per_class: synthetic samples per class and region.
         epochs: training epochs per run.
-        models: models to train (a reference-width one and a lite one).
+        models: models to train (the reference CropNet and a temporal student cheap enough for a Pi).
         precisions: export precisions.
         seeds: training seeds.
         augment: trainings with augmentation off and on.
@@ -36,7 +36,7 @@ class DemoConfig:
 
     samples_per_class: int = 150
     epochs: int = 12
-    models: tuple[str, ...] = ("cropnet", "cropnet-xs")
+    models: tuple[str, ...] = ("cropnet", "tcn")
     precisions: tuple[str, ...] = ("float32", "int8")
     seeds: tuple[int, ...] = (0,)
     augment: tuple[bool, ...] = (False, True)
@@ -48,7 +48,7 @@ class DemoConfig:
 # minutes `cropedge demo` (DEFAULT) took on 2 idle CPU cores, set-up excluded (`demo --help` quotes it)
 MEASURED_MINUTES = 4.7
 DEFAULT = DemoConfig()
-QUICK = DemoConfig(samples_per_class=60, epochs=15, models=("cropnet-xs", "cropnet-xxs"), rep_samples=100,
+QUICK = DemoConfig(samples_per_class=60, epochs=15, models=("cropnet-xs", "tcn"), rep_samples=100,
                    latency=LatencyOptions(batches=(1, 256), runs=5, max_seconds=1.0))
 
 
