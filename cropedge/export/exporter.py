@@ -300,12 +300,10 @@ class _Context:
 
     @property
     def class_weight(self) -> dict[int, float] | None:
-        """Training's balanced class weights, when the run used them."""
-        from cropedge.training.train import balanced_class_weights
+        """Training's class weights, when the run used them (the same as its training)."""
+        from cropedge.training.train import class_weights_for
 
-        if not self.run.config.class_weights:
-            return None
-        return balanced_class_weights(self.train.y, len(self.run.classes))
+        return class_weights_for(self.run.config, self.train.y, len(self.run.classes))
 
     @cached_property
     def keras_probs(self) -> np.ndarray:

@@ -20,7 +20,7 @@ from cropedge.data.synthetic import synthesize
 from cropedge.errors import CropEdgeError
 from cropedge.training.recipe import load_recipe
 from cropedge.training.run import Run
-from cropedge.training.train import TrainConfig, balanced_class_weights, train_run, train_seeds
+from cropedge.training.train import CLASS_WEIGHT_POWER, TrainConfig, balanced_class_weights, train_run, train_seeds
 
 REPO = Path(__file__).resolve().parents[2]
 # a model small enough to train in seconds that still learns the synthetic classes
@@ -98,10 +98,13 @@ def test_split_is_stratified_held_out_source_data(run_dir: Path, config: TrainCo
 
 def test_class_weights_are_balanced_on_the_training_split(run_dir: Path) -> None:
     assert balanced_class_weights(np.array([0, 0, 0, 1]), 3) == {0: 4 / 6, 1: 2.0, 2: 0.0}
+    assert balanced_class_weights(np.array([0, 0, 0, 1]), 3, power=0.5) == pytest.approx(
+        {0: (4 / 6) ** 0.5, 1: 2.0**0.5, 2: 0.0})
     run = Run(run_dir)
     y = run.train_data().y
     counts = np.bincount(y)
-    expected = {c: len(y) / (len(counts) * counts[i]) for i, c in enumerate(run.classes)}
+    power = CLASS_WEIGHT_POWER[run.config.protocol]  # square-root balance by default, full for the reference
+    expected = {c: (len(y) / (len(counts) * counts[i])) ** power for i, c in enumerate(run.classes)}
     assert run.record.to_dict()["class_weights"] == pytest.approx(expected)
 
 
