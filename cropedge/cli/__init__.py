@@ -50,26 +50,25 @@ def _in_finalizer(frame: Any) -> bool:
     return False
 
 
-_pending: list[int] = []  # a signal that arrived inside a finalizer and is not delivered yet
+_pending: list[int] = []  # signals received while the verb runs: raised again if one was swallowed
 
 
 def _raise_for(signum: int) -> None:
-    _pending.clear()
     raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    _pending.append(signum)
     if _in_finalizer(frame):
         # raised here the interrupt would be printed as "Exception ignored" and lost, and the
         # command would carry on: deliver it again a moment later, outside the finalizer
-        _pending.append(signum)
         threading.Timer(0.01, _redeliver, (signum,)).start()
         return
     _raise_for(signum)
 
 
 def _redeliver(signum: int) -> None:
-    if _pending:  # not yet raised at the end of the verb
+    if _pending:  # the verb is still running
         os.kill(os.getpid(), signum)
 
 
@@ -83,7 +82,12 @@ def _signals_as_interrupts() -> Iterator[None]:
     wanted = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
     previous = {sig: signal.signal(sig, _interrupt) for sig in wanted}
     try:
-        yield
+        try:
+            yield
+        except click.exceptions.Exit:  # a verb that ends with its own exit status
+            if _pending:
+                _raise_for(_pending[0])
+            raise
         if _pending:  # the verb ended before the signal came round again: it still stops the command
             _raise_for(_pending[0])
     finally:
