@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from cropedge.errors import CropEdgeError
+from cropedge.signals import held, raise_if_interrupted
 
 STDOUT = "-"
 # errors that mean "no room": a full disk, a full quota, a file-size limit (ulimit -f)
@@ -202,17 +203,21 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     if not through and real.is_dir():
         raise CropEdgeError(f"{path} is a folder; give a file name to write")
     folder = Path(tempfile.gettempdir()) if through else real.parent
-    tmp = _tmp_file(folder, real.name or "stdout", suffix, None if through else real)
+    tmp: Path | None = None
     try:
+        with held():  # the file is made and its name known, or neither
+            tmp = _tmp_file(folder, real.name or "stdout", suffix, None if through else real)
         with _room_checked(path):
             yield tmp
+            raise_if_interrupted()  # nothing is committed once the command has been told to stop
             if through:
                 _copy_into(tmp, fd, real)
             else:
                 os.replace(tmp, real)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -255,24 +260,28 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a folder under a temporary name; swap it in whole when the block succeeds."""
     shown = Path(path)
     path = _real(shown)
+    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    except OSError as exc:
-        raise (out_of_space(exc, shown) or _cannot_write(shown, exc)) from None
-    os.chmod(tmp, 0o777 & ~_UMASK)
-    try:
+        with held():  # the folder is made and its name known, or neither
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+            except OSError as exc:
+                raise (out_of_space(exc, shown) or _cannot_write(shown, exc)) from None
+        os.chmod(tmp, 0o777 & ~_UMASK)
         with _room_checked(shown):
             yield tmp
-            if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-                os.replace(path, old / "x")
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
+            with held():  # an interrupt between the two renames would leave no folder at all
+                raise_if_interrupted()
+                if path.exists():
+                    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                    os.replace(path, old / "x")
+                    os.replace(tmp, path)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(tmp, path)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, TextIO
 
+from cropedge.signals import held
+
 VERBOSE_ENV = "CROPEDGE_VERBOSE"
 
 # Lines the native libraries print on their own, matched whole:
@@ -60,19 +62,24 @@ def captured_fd2() -> Iterator[list[bytes]]:
     Yields a list that holds the captured bytes once the block has ended.
     """
     out: list[bytes] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
+    # an interrupt between the swaps of file descriptor 2 would leave it pointing at the capture
+    # for good, and the command's last line (the interrupt's own) would never be seen
+    with held():
+        sys.stderr.flush()
+        saved = os.dup(2)
+        tmp = tempfile.TemporaryFile()
         os.dup2(tmp.fileno(), 2)
-        try:
-            yield out
-        finally:
+    try:
+        yield out
+    finally:
+        with held():
             with contextlib.suppress(OSError, ValueError):
                 sys.stderr.flush()  # Python text written meanwhile belongs to the capture too
             os.dup2(saved, 2)
             os.close(saved)
-            tmp.seek(0)
-            out.append(tmp.read())
+            with tmp:
+                tmp.seek(0)
+                out.append(tmp.read())
 
 
 @contextlib.contextmanager

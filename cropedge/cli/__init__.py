@@ -12,10 +12,7 @@ the code checks its results for non-finite values where they matter.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import sys
-import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +22,7 @@ import click
 from cropedge import __version__
 from cropedge.cli.options import OrderedGroup
 from cropedge.errors import CropEdgeError
+from cropedge.signals import Terminated, signals_as_interrupts
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
 TERMINATED_EXIT = 143  # 128 + SIGTERM
@@ -37,69 +35,10 @@ _ON_INTERRUPT = {
 _START_OVER = "nothing half-written was left; run the same command again to start over"
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the main thread is: every cleanup that Ctrl-C runs runs for it too."""
-
-
-def _in_finalizer(frame: Any) -> bool:
-    """Whether ``frame`` runs inside a ``__del__``, where Python drops any exception raised."""
-    while frame is not None:
-        if frame.f_code.co_name == "__del__":
-            return True
-        frame = frame.f_back
-    return False
-
-
-_pending: list[int] = []  # signals received while the verb runs: raised again if one was swallowed
-
-
-def _raise_for(signum: int) -> None:
-    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    _pending.append(signum)
-    if _in_finalizer(frame):
-        # raised here the interrupt would be printed as "Exception ignored" and lost, and the
-        # command would carry on: deliver it again a moment later, outside the finalizer
-        threading.Timer(0.01, _redeliver, (signum,)).start()
-        return
-    _raise_for(signum)
-
-
-def _redeliver(signum: int) -> None:
-    if _pending:  # the verb is still running
-        os.kill(os.getpid(), signum)
-
-
-@contextlib.contextmanager
-def _signals_as_interrupts() -> Iterator[None]:
-    """Ctrl-C and SIGTERM as exceptions while a verb runs (main thread only, as ``signal`` requires)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    # a signal ignored from the start (a background job of a non-interactive shell) stays ignored
-    wanted = [sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN]
-    previous = {sig: signal.signal(sig, _interrupt) for sig in wanted}
-    try:
-        try:
-            yield
-        except click.exceptions.Exit:  # a verb that ends with its own exit status
-            if _pending:
-                _raise_for(_pending[0])
-            raise
-        if _pending:  # the verb ended before the signal came round again: it still stops the command
-            _raise_for(_pending[0])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        _pending.clear()
-
-
 class _Group(OrderedGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _numpy_quiet(), _signals_as_interrupts():
+            with _numpy_quiet(), signals_as_interrupts(click.exceptions.Exit):
                 return super().invoke(ctx)
         except CropEdgeError as exc:
             _fail(ctx, str(exc))

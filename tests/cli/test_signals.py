@@ -1,4 +1,4 @@
-"""Ctrl-C that arrives while Python runs a finalizer is delivered, not lost."""
+"""Ctrl-C that arrives while Python runs a finalizer is delivered, not lost; nothing is committed after one."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import os
 import signal
 import time
 
+import click
 import pytest
 
-from cropedge.cli import Terminated, _signals_as_interrupts
+from cropedge.atomic import write_text
+from cropedge.signals import Terminated, held, signals_as_interrupts
 
 
 class _SignalledWhileCollected:
@@ -24,7 +26,7 @@ class _SignalledWhileCollected:
 @pytest.mark.parametrize(("sig", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Terminated)])
 def test_an_interrupt_during_a_finalizer_is_delivered_after_it(sig: int, raised: type) -> None:
     finished = False
-    with pytest.raises(raised), _signals_as_interrupts():
+    with pytest.raises(raised), signals_as_interrupts(click.exceptions.Exit):
         obj = _SignalledWhileCollected(sig)
         del obj  # __del__ runs now; an exception raised inside it would only be printed
         gc.collect()
@@ -32,3 +34,30 @@ def test_an_interrupt_during_a_finalizer_is_delivered_after_it(sig: int, raised:
         finished = True
     assert not finished
     assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN  # handlers restored afterwards
+
+
+class _Swallowed(Exception):
+    pass
+
+
+def test_no_output_is_committed_after_an_interrupt_even_one_swallowed(tmp_path) -> None:
+    out = tmp_path / "labels.csv"
+    with pytest.raises(KeyboardInterrupt), signals_as_interrupts(click.exceptions.Exit):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # a library that swallows it and carries on
+        write_text(out, "finished after the interrupt\n")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_inside_a_held_block_waits_for_its_end() -> None:
+    steps = []
+    with pytest.raises(KeyboardInterrupt), signals_as_interrupts(click.exceptions.Exit):
+        with held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler has run by now; the block is not cut
+            steps.append("made")
+        steps.append("after")
+    assert steps == ["made"]
