@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
-from cropedge.backend import keras
 from cropedge.cli import cli
 from cropedge.data.synthetic import synthesize
 from cropedge.training import budget as rule
@@ -116,7 +115,7 @@ def test_reference_protocol_keeps_the_papers_settings_exactly(runs: dict, data_d
 
 
 def test_rule_sizes_batch_and_steps_to_the_data() -> None:
-    for n, batch in ((112, 16), (560, 32), (2_800, 64), (28_000, 128), (240_000, 256)):
+    for n, batch in ((112, 16), (379, 32), (560, 64), (2_800, 128), (28_000, 256), (240_000, 256)):
         b = plan_budget(n, 7)
         assert b.batch_size == batch
         assert b.steps >= rule.STEP_FLOOR and b.epochs >= rule.MIN_EPOCHS
@@ -200,24 +199,13 @@ def test_cli_window_and_seed_range(data_dir: Path, tmp_path: Path) -> None:
     assert seeds.exit_code == 2 and "within 0..4294967295" in seeds.stderr
 
 
-class _KillAt(keras.callbacks.Callback):
-    """Simulates a killed process at the end of Keras epoch ``n`` (a round of several passes)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch + 1 == self.n:
-            raise KeyboardInterrupt("killed")
-
-
-def test_a_killed_run_validated_every_few_epochs_resumes_to_the_same_run(runs: dict, tmp_path: Path) -> None:
+def test_a_killed_run_validated_every_few_epochs_resumes_to_the_same_run(runs: dict, tmp_path: Path,
+                                                                         killed_after) -> None:
     reference = runs["defaults"][0]
     config = TrainConfig.from_dict(json.loads((reference / "config.json").read_text()))
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train_run(config, out, verbose=0, callbacks=[_KillAt(3)])
+        train_run(config, out, verbose=0, callbacks=[killed_after(3)])
     train_run(config, out, verbose=0)
     ours, theirs = history(out), history(reference)
     assert [r["epoch"] for r in ours] == [r["epoch"] for r in theirs]  # every check_every epochs, none lost

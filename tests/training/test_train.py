@@ -116,18 +116,6 @@ def test_stratified_split_leaves_out_unlabelled_and_singletons() -> None:
     assert np.array_equal(stratified_split(y, 0.2, seed=1)[1], val)
 
 
-class _StopAfter(keras.callbacks.Callback):
-    """Simulates a killed process: raises at the end of epoch ``n`` (1-based)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch + 1 == self.n:
-            raise KeyboardInterrupt("killed")
-
-
 class _Epochs(keras.callbacks.Callback):
     def __init__(self) -> None:
         super().__init__()
@@ -137,10 +125,10 @@ class _Epochs(keras.callbacks.Callback):
         self.seen.append(epoch + 1)
 
 
-def test_interrupted_run_resumes_from_its_last_epoch(config: TrainConfig, tmp_path: Path) -> None:
+def test_interrupted_run_resumes_from_its_last_epoch(config: TrainConfig, tmp_path: Path, killed_after) -> None:
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train_run(config, out, verbose=0, callbacks=[_StopAfter(1)])
+        train_run(config, out, verbose=0, callbacks=[killed_after(1)])
     assert not (out / "run.json").exists() and (out / "backup").is_dir()
     first = _history_in_backup(out)
     epochs = _Epochs()
