@@ -16,7 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from cropedge.grid.rows import read_rows
+from cropedge.grid.rows import GridRow, read_rows
 
 # table sections, in this order: (label, setting name in the grid, aligned?, source regions or
 # None for any). Source rows are in-domain scores on the held-out source validation split.
@@ -33,16 +33,16 @@ SETTINGS = (
 MODEL_NAMES = {"cropnet": "CropNet", "tempcnn": "TempCNN", "randomforest": "RandomForest"}
 
 
-def load_rows(grids: list[str]) -> list[dict]:
+def load_rows(grids: list[str]) -> list[GridRow]:
     """The finished float Keras rows (status ok) of all grid folders."""
     rows = [row for grid in grids for row in read_rows(grid)]  # the cells: complete even mid-run
     return [r for r in rows if r.status == "ok" and r.precision == "keras"]
 
 
-def per_seed(rows: list[dict], model: str, setting: str, aligned: bool, source: str | None,
-             augment: bool) -> dict[str, dict[int, dict]]:
+def per_seed(rows: list[GridRow], model: str, setting: str, aligned: bool, source: str | None,
+             augment: bool) -> dict[str, dict[int, GridRow]]:
     """{target: {seed: row}} for one table cell group."""
-    out: dict[str, dict[int, dict]] = defaultdict(dict)
+    out: dict[str, dict[int, GridRow]] = defaultdict(dict)
     for r in rows:
         if (r.model, r.setting, bool(r.aligned), bool(r.augment)) == (model, setting, aligned, augment) \
                 and source in (None, r.source):
@@ -50,15 +50,15 @@ def per_seed(rows: list[dict], model: str, setting: str, aligned: bool, source: 
     return dict(sorted(out.items()))
 
 
-def seed_values(by_seed: dict[int, dict], key: str) -> np.ndarray:
+def seed_values(by_seed: dict[int, GridRow], key: str) -> np.ndarray:
     """The ``key`` metric of each seed's row, in seed order."""
-    return np.array([by_seed[s][key] for s in sorted(by_seed)], dtype=np.float64)
+    return np.array([getattr(by_seed[s], key) for s in sorted(by_seed)], dtype=np.float64)
 
 
-def setting_values(targets: dict[str, dict[int, dict]], key: str) -> np.ndarray:
+def setting_values(targets: dict[str, dict[int, GridRow]], key: str) -> np.ndarray:
     """Per seed, the mean over the setting's targets (seeds every target has)."""
     seeds = sorted(set.intersection(*(set(t) for t in targets.values())))
-    return np.array([np.mean([targets[t][s][key] for t in targets]) for s in seeds], dtype=np.float64)
+    return np.array([np.mean([getattr(targets[t][s], key) for t in targets]) for s in seeds], dtype=np.float64)
 
 
 def fmt(v: np.ndarray | None) -> str:
@@ -68,7 +68,7 @@ def fmt(v: np.ndarray | None) -> str:
     return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
 
 
-def model_table(rows: list[dict], model: str) -> tuple[list[str], dict]:
+def model_table(rows: list[GridRow], model: str) -> tuple[list[str], dict]:
     """Markdown lines of one model's table, and the setting means (for the target check)."""
     lines = [f"### {MODEL_NAMES.get(model, model)}", "",
              "| setting | target | n | OA, no aug. | macro-F1, no aug. | OA, aug. | macro-F1, aug. |",
