@@ -31,7 +31,7 @@ import numpy as np
 from cropedge.atomic import check_writable, write_json, write_text
 from cropedge.device.latency import significant
 from cropedge.errors import CropEdgeError
-from cropedge.signals import raise_if_interrupted
+from cropedge.signals import held, raise_if_interrupted
 from cropedge.grid.device_latency import (
     ESTIMATED,
     MEASURED,
@@ -311,14 +311,18 @@ def _existing_parent(out: Path) -> Path:
 
 
 def _move_into(stage: Path, out: Path, names: list[str]) -> None:
-    """Move the staged files into ``out`` (made now), replacing a previous report's figures."""
+    """Move the staged files into ``out`` (made now), replacing a previous report's figures.
+
+    Held: a signal waits for the last rename, so a report is never left half old and half new.
+    """
     raise_if_interrupted()
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):  # figures of an earlier report that this one does not draw
-        if old.name not in names and _is_report_figure(old.name):
-            old.unlink()
-    for name in names:
-        os.replace(stage / name, out / name)
+    with held():
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("*.png"):  # figures of an earlier report that this one does not draw
+            if old.name not in names and _is_report_figure(old.name):
+                old.unlink()
+        for name in names:
+            os.replace(stage / name, out / name)
 
 
 def _is_report_figure(name: str) -> bool:

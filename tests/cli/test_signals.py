@@ -1,4 +1,4 @@
-"""Ctrl-C that arrives while Python runs a finalizer is delivered, not lost; nothing is committed after one."""
+"""Ctrl-C during a finalizer is delivered, not lost; nothing is committed after one, or cut in two."""
 
 from __future__ import annotations
 
@@ -61,3 +61,26 @@ def test_an_interrupt_inside_a_held_block_waits_for_its_end() -> None:
             steps.append("made")
         steps.append("after")
     assert steps == ["made"]
+
+
+def test_an_interrupt_while_a_report_moves_in_waits_for_every_file(tmp_path, monkeypatch) -> None:
+    from cropedge.grid import report
+
+    stage, out = tmp_path / "stage", tmp_path / "report"
+    stage.mkdir()
+    out.mkdir()
+    names = ["report.html", "report.md", "report.json"]
+    for name in names:
+        (stage / name).write_text("new")
+        (out / name).write_text("old")
+    replace = os.replace
+
+    def interrupted_replace(src, dst):  # the signal comes after the first rename
+        replace(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+
+    monkeypatch.setattr(report.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt), signals_as_interrupts(click.exceptions.Exit):
+        report._move_into(stage, out, names)
+    assert [(out / name).read_text() for name in names] == ["new"] * 3
