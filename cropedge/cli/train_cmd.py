@@ -61,7 +61,7 @@ def budget_shown(name: str, reference: bool = True) -> Callable[[], str]:
         from cropedge.training import budget as rule
 
         auto = {
-            "batch_size": f"a power of two near √(training samples), {rule.BATCH_MIN}..{rule.BATCH_MAX}",
+            "batch_size": f"the power of two nearest 2√(training samples), {rule.BATCH_MIN}..{rule.BATCH_MAX}",
             "lr": f"{rule.LR:g}",
             "epochs": f"{rule.STEP_FLOOR:,} steps and {rule.MIN_EPOCHS} passes at least",
             "patience": f"{rule.PATIENCE_SHARE:.0%} of the epochs, at least {rule.PATIENCE_MIN}",

@@ -87,7 +87,7 @@ def test_the_chosen_budget_is_printed_and_recorded(runs: dict) -> None:
     record = Run(run_dir).record
     budget = record.budget
     assert budget is not None and budget.protocol == "auto" and budget.n_train == 112 and budget.num_classes == 7
-    assert (budget.batch_size, budget.lr, budget.schedule) == (16, rule.LR, "warmup-cosine")
+    assert (budget.batch_size, budget.lr, budget.schedule) == (32, rule.LR, "warmup-cosine")
     assert budget.steps >= rule.STEP_FLOOR and budget.patience and budget.check_every > 1
     assert set(budget.chosen) == {"batch_size", "lr", "epochs", "patience"}
     assert (record.window.start_doy, record.window.end_doy, record.window.length) == (1, 361, 73)
@@ -115,7 +115,7 @@ def test_reference_protocol_keeps_the_papers_settings_exactly(runs: dict, data_d
 
 
 def test_rule_sizes_batch_and_steps_to_the_data() -> None:
-    for n, batch in ((112, 16), (379, 32), (560, 64), (2_800, 128), (28_000, 256), (240_000, 256)):
+    for n, batch in ((40, 32), (112, 32), (379, 32), (560, 64), (2_800, 128), (28_000, 256), (240_000, 256)):
         b = plan_budget(n, 7)
         assert b.batch_size == batch
         assert b.steps >= rule.STEP_FLOOR and b.epochs >= rule.MIN_EPOCHS
