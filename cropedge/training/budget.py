@@ -3,7 +3,7 @@
 Two protocols decide what a run does with the settings it is not given:
 
 * ``auto`` (the default) sizes the budget to the training set: a batch near twice the square
-  root of the number of training samples (16 to 256), Adam with a linear warm-up then cosine decay, at
+  root of the number of training samples (32 to 256), Adam with a linear warm-up then cosine decay, at
   least ``STEP_FLOOR`` optimizer steps and ``MIN_EPOCHS`` passes over the data, early stopping
   when the validation macro-F1 has not improved for half of the planned epochs, and the
   window the data cover (the whole year on the 73-step grid). How the rule was measured:
