@@ -14,6 +14,15 @@ from cropedge.atomic import write_text
 from cropedge.signals import Terminated, held, signals_as_interrupts
 
 
+@pytest.fixture(autouse=True)
+def _sigint_not_ignored():
+    """A suite started in the background (``cmd &``) inherits SIGINT ignored, which
+    signals_as_interrupts rightly leaves alone: these tests need it delivered."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class _SignalledWhileCollected:
     def __init__(self, sig: int) -> None:
         self.sig = sig
