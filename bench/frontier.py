@@ -13,8 +13,8 @@ validation split. A setting's score is the mean over its targets, then over seed
 Latency: each model's int8 bundle on the raw LiteRT interpreter (XNNPACK), batch 1 and
 256, 1 and 2 threads, models interleaved so that load drifts hit them alike.
 
-Real data: the WorldCereal sets beside the checkout (``../shared/data/worldcereal``; skipped
-when absent): France 2023 south-west tiles -> northern tiles, and France 2023, Corsica 2022
+Real data: the WorldCereal sets in the checkout (``tests/data/worldcereal``; skipped when
+absent): France 2023 south-west tiles -> northern tiles, and France 2023, Corsica 2022
 and Uganda 2017 each on a held-out 20 %; overall accuracy of CropNet and of each student
 (labels alone, distilled).
 
@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 SETTINGS = ("cross_country", "cross_continent", "cross_hemisphere", "cross_hemisphere_usa")
 STUDENTS = ("tcn-s", "tcn", "tcn-l", "tcn-dense", "cropnet-xs")
 QUICK_STUDENTS = ("tcn-s",)
-WORLDCEREAL = REPO.parent / "shared" / "data" / "worldcereal"
+WORLDCEREAL = REPO / "tests" / "data" / "worldcereal"
 # real sets: name -> (file, source tiles (None: all), target tiles (None: held-out split only))
 REAL_SETS = {
     "France 2023, south-west -> north": ("2023_FRA_LPIS_POLY_110.geoparquet", ("30TYP", "30TYT"), ("30UYU", "30UYV")),
